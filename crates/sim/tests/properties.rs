@@ -1,0 +1,185 @@
+//! Rules that hold for any tree, fees, mechanisms, profiles and seeds: energy balance of every
+//! area and slot, money conservation, no self-trade, every fee booked once, determinism.
+//! (Individual rationality at every market of every chain is asserted inside the engine in
+//! debug builds, which these tests use.)
+
+mod support;
+
+use nestgrid_sim::{Simulation, TradeRecord};
+use nestgrid_types::{Energy, GridFee, Mechanism, Money, Participant, Price};
+use proptest::prelude::*;
+use std::collections::BTreeMap;
+use support::{Builder, Memory};
+
+#[derive(Debug, Clone)]
+struct Shape {
+    streets: Vec<(Vec<HouseShape>, FeeShape, usize)>,
+    root_mechanism: usize,
+    forecast_error_ppm: i64,
+    ticks: u32,
+}
+
+#[derive(Debug, Clone)]
+struct HouseShape {
+    load_wh: Vec<i64>,
+    pv_wh: Vec<i64>,
+    storage: bool,
+    fee: FeeShape,
+    mechanism: usize,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum FeeShape {
+    None,
+    Constant(i64),
+    Percent(i64),
+}
+
+impl FeeShape {
+    fn fee(self) -> GridFee {
+        match self {
+            FeeShape::None => GridFee::None,
+            FeeShape::Constant(micro) => GridFee::Constant(Price(micro)),
+            FeeShape::Percent(ppm) => GridFee::PartsPerMillion(ppm),
+        }
+    }
+}
+
+const SLOTS: u32 = 3;
+
+fn fee_shape() -> impl Strategy<Value = FeeShape> {
+    prop_oneof![
+        Just(FeeShape::None),
+        (1i64..40_000).prop_map(FeeShape::Constant),
+        (1i64..200_000).prop_map(FeeShape::Percent),
+    ]
+}
+
+fn house_shape() -> impl Strategy<Value = HouseShape> {
+    (
+        prop::collection::vec(0i64..3_000, SLOTS as usize),
+        prop::collection::vec(0i64..4_000, SLOTS as usize),
+        any::<bool>(),
+        fee_shape(),
+        0usize..3,
+    )
+        .prop_map(|(load_wh, pv_wh, storage, fee, mechanism)| HouseShape {
+            load_wh,
+            pv_wh,
+            storage,
+            fee,
+            mechanism,
+        })
+}
+
+fn shape() -> impl Strategy<Value = Shape> {
+    (
+        prop::collection::vec(
+            (prop::collection::vec(house_shape(), 1..4), fee_shape(), 0usize..3),
+            1..4,
+        ),
+        0usize..3,
+        prop_oneof![Just(0i64), 1i64..200_000],
+        prop_oneof![Just(1u32), Just(4), Just(12)],
+    )
+        .prop_map(|(streets, root_mechanism, forecast_error_ppm, ticks)| Shape {
+            streets,
+            root_mechanism,
+            forecast_error_ppm,
+            ticks,
+        })
+}
+
+fn build(shape: &Shape) -> nestgrid_grid::Topology {
+    let mut builder = Builder::new(SLOTS);
+    builder.ticks_per_slot = shape.ticks;
+    builder.forecast_error_ppm = shape.forecast_error_ppm;
+    builder.mechanism_everywhere(Mechanism::ALL[shape.root_mechanism]);
+    builder.grid(0, 300_000, 80_000);
+    for (street_index, (houses, fee, mechanism)) in shape.streets.iter().enumerate() {
+        let street = builder.area(&format!("Street {street_index}"), 0, fee.fee(), Mechanism::ALL[*mechanism]);
+        for (house_index, house) in houses.iter().enumerate() {
+            let area = builder.area(
+                &format!("House {house_index}"),
+                street,
+                house.fee.fee(),
+                Mechanism::ALL[house.mechanism],
+            );
+            builder.load(area, "Load", house.load_wh.iter().map(|&wh| Energy::from_wh(wh)).collect());
+            builder.pv(area, "PV", house.pv_wh.iter().map(|&wh| Energy::from_wh(wh)).collect());
+            if house.storage {
+                builder.storage(area, "Battery", 5, 3);
+            }
+        }
+    }
+    builder.build()
+}
+
+fn run(topology: &nestgrid_grid::Topology) -> (Memory, nestgrid_sim::Outcome) {
+    let mut memory = Memory::default();
+    let outcome = Simulation::new(topology)
+        .expect("valid")
+        .run(&mut memory, &mut |_| {})
+        .expect("runs");
+    (memory, outcome)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(48))]
+
+    #[test]
+    fn every_area_and_slot_balances(shape in shape()) {
+        let topology = build(&shape);
+        let (memory, _) = run(&topology);
+        prop_assert_eq!(memory.area_slots.len(), topology.areas.len() * SLOTS as usize);
+        for (slot, area, record) in &memory.area_slots {
+            let supply = record.production + record.storage_discharge + record.grid_supply + record.imported;
+            let demand = record.consumption + record.storage_charge + record.grid_absorb + record.exported;
+            prop_assert_eq!(supply, demand, "slot {} area {}", slot, topology.areas[area.index()].path);
+            prop_assert!(record.self_consumed() >= Energy::ZERO);
+        }
+    }
+
+    #[test]
+    fn money_is_conserved_and_fees_booked_once(shape in shape()) {
+        let topology = build(&shape);
+        let (memory, outcome) = run(&topology);
+        let mut chains: BTreeMap<u64, Vec<TradeRecord>> = BTreeMap::new();
+        for record in &memory.trades {
+            prop_assert!(record.buyer != record.seller, "self-trade in {:?}", record);
+            prop_assert!(record.energy.0 > 0);
+            chains.entry(record.trade).or_default().push(*record);
+        }
+        for chain in chains.values() {
+            let seller = chain.iter().find(|row| matches!(row.seller, Participant::Asset(_))).expect("seller row");
+            let buyer = chain.iter().find(|row| matches!(row.buyer, Participant::Asset(_))).expect("buyer row");
+            let fees: Money = chain.iter().map(|row| row.fee).sum();
+            prop_assert!(chain.iter().all(|row| row.fee >= Money::ZERO));
+            prop_assert_eq!(
+                Money::for_energy(buyer.price, buyer.energy),
+                Money::for_energy(seller.price, seller.energy) + fees
+            );
+            // One row per market: no market books a chain twice.
+            let mut markets: Vec<_> = chain.iter().map(|row| row.market).collect();
+            markets.sort();
+            markets.dedup();
+            prop_assert_eq!(markets.len(), chain.len());
+        }
+        let net: Money = outcome.assets.iter().map(|account| account.net_cost()).sum();
+        let fees: Money = outcome.areas.iter().map(|account| account.fees_collected).sum();
+        prop_assert_eq!(net, fees);
+        // No asset traded beyond what it planned: bought/sold never negative, batteries in range.
+        for (slot, asset, stored) in &memory.stored {
+            prop_assert!(stored.0 >= 0 && *stored <= Energy::from_kwh(5), "slot {} asset {:?}", slot, asset);
+        }
+    }
+
+    #[test]
+    fn same_shape_same_records(shape in shape()) {
+        let topology = build(&shape);
+        let (first, _) = run(&topology);
+        let (second, _) = run(&topology);
+        prop_assert_eq!(first.trades, second.trades);
+        prop_assert_eq!(first.area_slots, second.area_slots);
+    }
+}

@@ -22,7 +22,9 @@ pub const UNLIMITED_ENERGY: Energy = Energy(1 << 50);
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum AgentError {
     /// A rate was left to its default but there is no grid connection to derive it from.
-    #[error("{asset}: {field} is not set and the scenario has no grid connection to derive it from")]
+    #[error(
+        "{asset}: {field} is not set and the scenario has no grid connection to derive it from"
+    )]
     NoDefaultRate {
         /// Asset path.
         asset: String,
@@ -230,7 +232,12 @@ impl AssetAgent {
     }
 
     /// What the asset wants to trade in `slot`. `seen` are the grid prices in its market.
-    pub fn plan(&mut self, topology: &Topology, slot: u32, seen: Option<SeenPrices>) -> Result<Plan, AgentError> {
+    pub fn plan(
+        &mut self,
+        topology: &Topology,
+        slot: u32,
+        seen: Option<SeenPrices>,
+    ) -> Result<Plan, AgentError> {
         let mut plan = Plan::default();
         let path = &self.path;
         let rate = |value: Option<Price>, field: &'static str, default: fn(SeenPrices) -> Price| {
@@ -249,7 +256,9 @@ impl AssetAgent {
                     energy: load.expected,
                     ramp: Ramp {
                         initial: rate(load.buying.initial, "initial_buying_rate", |s| s.grid_buy)?,
-                        final_rate: rate(load.buying.final_rate, "final_buying_rate", |s| s.grid_sell)?,
+                        final_rate: rate(load.buying.final_rate, "final_buying_rate", |s| {
+                            s.grid_sell
+                        })?,
                         update_interval_ticks: load.update,
                     },
                 });
@@ -261,7 +270,9 @@ impl AssetAgent {
                     energy: pv.expected,
                     ramp: Ramp {
                         initial: rate(pv.selling.initial, "initial_selling_rate", |s| s.grid_sell)?,
-                        final_rate: rate(pv.selling.final_rate, "final_selling_rate", |s| s.grid_buy)?,
+                        final_rate: rate(pv.selling.final_rate, "final_selling_rate", |s| {
+                            s.grid_buy
+                        })?,
                         update_interval_ticks: pv.update,
                     },
                 });
@@ -270,15 +281,24 @@ impl AssetAgent {
                 // Buy cheap (up to 45 % of the way from the grid's buying to its selling price),
                 // sell dear (down to 55 %), so the battery never trades with itself and earns
                 // the spread it bridges.
-                let room = storage.capacity.saturating_sub(storage.stored).max(Energy::ZERO);
+                let room = storage
+                    .capacity
+                    .saturating_sub(storage.stored)
+                    .max(Energy::ZERO);
                 let buy = div_ppm(room, storage.charge_efficiency_ppm).min(storage.charge_max);
-                let available = storage.stored.saturating_sub(storage.minimum).max(Energy::ZERO);
-                let sell = scale_ppm(available, storage.discharge_efficiency_ppm).min(storage.discharge_max);
+                let available = storage
+                    .stored
+                    .saturating_sub(storage.minimum)
+                    .max(Energy::ZERO);
+                let sell = scale_ppm(available, storage.discharge_efficiency_ppm)
+                    .min(storage.discharge_max);
                 plan.push(Leg {
                     side: Side::Buy,
                     energy: buy,
                     ramp: Ramp {
-                        initial: rate(storage.buying.initial, "initial_buying_rate", |s| s.grid_buy)?,
+                        initial: rate(storage.buying.initial, "initial_buying_rate", |s| {
+                            s.grid_buy
+                        })?,
                         final_rate: rate(storage.buying.final_rate, "final_buying_rate", |s| {
                             between(s.grid_buy, s.grid_sell, 450)
                         })?,
@@ -289,7 +309,9 @@ impl AssetAgent {
                     side: Side::Sell,
                     energy: sell,
                     ramp: Ramp {
-                        initial: rate(storage.selling.initial, "initial_selling_rate", |s| s.grid_sell)?,
+                        initial: rate(storage.selling.initial, "initial_selling_rate", |s| {
+                            s.grid_sell
+                        })?,
                         final_rate: rate(storage.selling.final_rate, "final_selling_rate", |s| {
                             between(s.grid_buy, s.grid_sell, 550)
                         })?,
@@ -298,10 +320,9 @@ impl AssetAgent {
                 });
             }
             Model::EvCharger(charger) => {
-                charger.active = charger
-                    .sessions
-                    .iter()
-                    .position(|session| session.arrival_slot <= slot && slot < session.departure_slot);
+                charger.active = charger.sessions.iter().position(|session| {
+                    session.arrival_slot <= slot && slot < session.departure_slot
+                });
                 let Some(index) = charger.active else {
                     return Ok(plan);
                 };
@@ -309,25 +330,36 @@ impl AssetAgent {
                 if slot == session.arrival_slot {
                     charger.battery = session.initial_energy;
                 }
-                let target = (session.initial_energy + session.energy_needed).min(session.battery_capacity);
+                let target =
+                    (session.initial_energy + session.energy_needed).min(session.battery_capacity);
                 let missing = target.saturating_sub(charger.battery).max(Energy::ZERO);
                 let slots_left = (session.departure_slot - slot) as i64;
                 let later = Energy(charger.per_slot_max.0.saturating_mul(slots_left - 1));
                 // What cannot wait: the vehicle must leave with its energy, so this part bids
                 // the grid price from the first tick.
-                let must = missing.saturating_sub(later).max(Energy::ZERO).min(charger.per_slot_max);
+                let must = missing
+                    .saturating_sub(later)
+                    .max(Energy::ZERO)
+                    .min(charger.per_slot_max);
                 let optional = missing.min(charger.per_slot_max).saturating_sub(must);
-                let room = session.battery_capacity.saturating_sub(charger.battery).max(Energy::ZERO);
+                let room = session
+                    .battery_capacity
+                    .saturating_sub(charger.battery)
+                    .max(Energy::ZERO);
                 let optional = optional.min(room.saturating_sub(must).max(Energy::ZERO));
                 let length = (session.departure_slot - session.arrival_slot).max(1) as i64;
                 let progress = ((slot - session.arrival_slot) as i64 * 1_000) / length;
-                let grid_sell = rate(charger.buying.final_rate, "final_buying_rate", |s| s.grid_sell)?;
+                let grid_sell = rate(charger.buying.final_rate, "final_buying_rate", |s| {
+                    s.grid_sell
+                })?;
                 plan.push(Leg {
                     side: Side::Buy,
                     energy: must,
                     ramp: Ramp::constant(grid_sell),
                 });
-                let initial = rate(charger.buying.initial, "initial_buying_rate", |s| s.grid_buy)?;
+                let initial = rate(charger.buying.initial, "initial_buying_rate", |s| {
+                    s.grid_buy
+                })?;
                 // Willingness to pay rises with the session's progress, towards the grid price.
                 let final_rate = between(initial, grid_sell, 450 + progress * 550 / 1_000);
                 plan.push(Leg {
@@ -352,10 +384,14 @@ impl AssetAgent {
                         side: Side::Sell,
                         energy: spare,
                         ramp: Ramp {
-                            initial: rate(charger.selling.initial, "initial_selling_rate", |s| s.grid_sell)?,
-                            final_rate: rate(charger.selling.final_rate, "final_selling_rate", |s| {
-                                between(s.grid_buy, s.grid_sell, 800)
+                            initial: rate(charger.selling.initial, "initial_selling_rate", |s| {
+                                s.grid_sell
                             })?,
+                            final_rate: rate(
+                                charger.selling.final_rate,
+                                "final_selling_rate",
+                                |s| between(s.grid_buy, s.grid_sell, 800),
+                            )?,
                             update_interval_ticks: charger.update,
                         },
                     });
@@ -386,7 +422,13 @@ impl AssetAgent {
 
     /// The metered delivery of the slot, given what the asset bought and sold. `noise` is the
     /// forecast error draw: (seed, asset index, relative standard deviation in ppm).
-    pub fn deliver(&mut self, slot: u32, bought: Energy, sold: Energy, noise: (u64, u32, i64)) -> Delivery {
+    pub fn deliver(
+        &mut self,
+        slot: u32,
+        bought: Energy,
+        sold: Energy,
+        noise: (u64, u32, i64),
+    ) -> Delivery {
         let (seed, asset, sigma) = noise;
         match &mut self.model {
             Model::Load(load) => Delivery {
@@ -414,7 +456,11 @@ impl AssetAgent {
                 Delivery {
                     energy_in: bought,
                     energy_out: sold,
-                    stored: Some(if charger.active.is_some() { charger.battery } else { Energy::ZERO }),
+                    stored: Some(if charger.active.is_some() {
+                        charger.battery
+                    } else {
+                        Energy::ZERO
+                    }),
                 }
             }
             Model::Generator(_) | Model::GridConnection(_) => Delivery {
@@ -504,11 +550,21 @@ mod tests {
     fn noise_is_deterministic_and_centred() {
         assert_eq!(noise_ppm(1, 2, 3, 100_000), noise_ppm(1, 2, 3, 100_000));
         assert_eq!(noise_ppm(1, 2, 3, 0), 0);
-        let draws: Vec<i64> = (0..20_000).map(|slot| noise_ppm(7, 1, slot, 100_000)).collect();
+        let draws: Vec<i64> = (0..20_000)
+            .map(|slot| noise_ppm(7, 1, slot, 100_000))
+            .collect();
         let mean = draws.iter().sum::<i64>() as f64 / draws.len() as f64;
-        let variance = draws.iter().map(|d| (*d as f64 - mean).powi(2)).sum::<f64>() / draws.len() as f64;
+        let variance = draws
+            .iter()
+            .map(|d| (*d as f64 - mean).powi(2))
+            .sum::<f64>()
+            / draws.len() as f64;
         assert!(mean.abs() < 3_000.0, "mean {mean}");
-        assert!((variance.sqrt() - 100_000.0).abs() < 5_000.0, "sd {}", variance.sqrt());
+        assert!(
+            (variance.sqrt() - 100_000.0).abs() < 5_000.0,
+            "sd {}",
+            variance.sqrt()
+        );
     }
 
     #[test]
@@ -524,6 +580,9 @@ mod tests {
         plan.push(leg(2));
         plan.push(leg(3));
         plan.push(leg(4));
-        assert_eq!(plan.legs().map(|leg| leg.energy.0).collect::<Vec<_>>(), vec![1, 2, 3]);
+        assert_eq!(
+            plan.legs().map(|leg| leg.energy.0).collect::<Vec<_>>(),
+            vec![1, 2, 3]
+        );
     }
 }

@@ -30,11 +30,13 @@ impl Ramp {
     }
 
     /// Whether the price may change at `tick` (the engine re-prices only then).
+    #[inline]
     pub fn updates_at(&self, tick: TickIndex) -> bool {
-        self.initial != self.final_rate && tick % self.update_interval_ticks.max(1) == 0
+        self.initial != self.final_rate && tick.is_multiple_of(self.update_interval_ticks.max(1))
     }
 
     /// The price at `tick` of a window of `ticks_per_slot` ticks.
+    #[inline]
     pub fn price_at(&self, tick: TickIndex, ticks_per_slot: u32) -> Price {
         if self.initial == self.final_rate {
             return self.initial;

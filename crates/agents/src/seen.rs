@@ -31,7 +31,13 @@ pub fn boundaries_between(topology: &Topology, from: AreaId, to: AreaId, out: &m
 }
 
 /// The price of an order of `side` priced `price` in `from`'s market, as seen in `to`'s market.
-pub fn forward_along(topology: &Topology, side: Side, price: Price, from: AreaId, to: AreaId) -> Price {
+pub fn forward_along(
+    topology: &Topology,
+    side: Side,
+    price: Price,
+    from: AreaId,
+    to: AreaId,
+) -> Price {
     let mut crossed = Vec::new();
     boundaries_between(topology, from, to, &mut crossed);
     crossed.iter().fold(price, |price, area| {
@@ -59,11 +65,12 @@ fn reference_connections(topology: &Topology) -> Vec<Option<nestgrid_types::Asse
     let mut reference = vec![None; topology.areas.len()];
     // Areas are in pre-order, so a parent is always resolved before its children.
     for (index, area) in topology.areas.iter().enumerate() {
-        let own = area
-            .assets
-            .iter()
-            .copied()
-            .find(|asset| matches!(topology.assets[asset.index()].kind, AssetKind::GridConnection(_)));
+        let own = area.assets.iter().copied().find(|asset| {
+            matches!(
+                topology.assets[asset.index()].kind,
+                AssetKind::GridConnection(_)
+            )
+        });
         reference[index] = own
             .or_else(|| area.parent.and_then(|parent| reference[parent.index()]))
             .or(first);
@@ -86,8 +93,20 @@ pub fn seen_prices(topology: &Topology, slot: u32) -> Vec<Option<SeenPrices>> {
             };
             let here = AreaId(index as u32);
             Some(SeenPrices {
-                grid_sell: forward_along(topology, Side::Sell, spec.tariff.at(slot), asset.area, here),
-                grid_buy: forward_along(topology, Side::Buy, spec.feed_in.at(slot), asset.area, here),
+                grid_sell: forward_along(
+                    topology,
+                    Side::Sell,
+                    spec.tariff.at(slot),
+                    asset.area,
+                    here,
+                ),
+                grid_buy: forward_along(
+                    topology,
+                    Side::Buy,
+                    spec.feed_in.at(slot),
+                    asset.area,
+                    here,
+                ),
             })
         })
         .collect()

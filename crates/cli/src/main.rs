@@ -1,1 +1,235 @@
-fn main() {}
+//! The `nestgrid` command: parses arguments and calls the library crates.
+
+use anyhow::{Context, Result, bail};
+use clap::{Parser, Subcommand};
+use nestgrid_grid::{LoadOptions, Topology};
+use nestgrid_sim::output::{CsvRecorder, summary_table, write_bills, write_kpis};
+use nestgrid_sim::{NullRecorder, Simulation};
+use nestgrid_types::Mechanism;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+mod bench;
+
+/// nestgrid — nested local energy markets (the D3A model): every area of the grid runs its own
+/// market and trades what it cannot balance inside with the area above it.
+#[derive(Parser)]
+#[command(name = "nestgrid", version, about, long_about = None, after_help = "\
+Start here:
+  nestgrid run                      simulate the built-in village (30 houses) for one day
+  nestgrid scenario > my.yaml       write the built-in scenario as a starting point
+  nestgrid validate my.yaml         check a scenario and describe it
+  nestgrid run my.yaml --out out    simulate it; results go to out/
+  nestgrid bench                    time 1,000 houses for one day with each mechanism
+
+Scenario format: docs/scenario-reference.md; results columns: docs/results.md")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Simulate a scenario and write trades, per-area records, bills and KPIs.
+    Run {
+        /// Scenario file (YAML). Without it, the built-in village scenario runs.
+        scenario: Option<PathBuf>,
+        /// Folder for the results (created if missing; files in it are replaced).
+        #[arg(long, default_value = "results")]
+        out: PathBuf,
+        /// Simulate this many days instead of the scenario's duration.
+        #[arg(long)]
+        days: Option<u32>,
+        /// Random seed instead of the scenario's.
+        #[arg(long)]
+        seed: Option<u64>,
+        /// Clearing mechanism for every area, overriding the scenario
+        /// (pay-as-offer, pay-as-bid, pay-as-clear).
+        #[arg(long, value_parser = parse_mechanism)]
+        mechanism: Option<Mechanism>,
+        /// Do not write trades.csv (large for big scenarios); everything else is written.
+        #[arg(long)]
+        no_trades: bool,
+        /// No progress bar and no summary table.
+        #[arg(long, short)]
+        quiet: bool,
+    },
+    /// Check a scenario file and describe what it expands to.
+    Validate {
+        /// Scenario file (YAML).
+        scenario: PathBuf,
+    },
+    /// Print the built-in default scenario (a commented starting point for your own).
+    Scenario,
+    /// Time one simulated day of N houses (load, PV, battery each) in S streets, per mechanism.
+    Bench(bench::BenchArgs),
+}
+
+fn parse_mechanism(text: &str) -> Result<Mechanism, String> {
+    Mechanism::from_name(text).ok_or_else(|| {
+        let names: Vec<&str> = Mechanism::ALL
+            .iter()
+            .map(|mechanism| mechanism.name())
+            .collect();
+        format!(
+            "unknown mechanism `{text}`; expected one of {}",
+            names.join(", ")
+        )
+    })
+}
+
+fn main() {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Run {
+            scenario,
+            out,
+            days,
+            seed,
+            mechanism,
+            no_trades,
+            quiet,
+        } => run(
+            scenario.as_deref(),
+            &out,
+            LoadOptions { days, seed },
+            mechanism,
+            no_trades,
+            quiet,
+        ),
+        Command::Validate { scenario } => validate(&scenario),
+        Command::Scenario => {
+            print!("{}", nestgrid_grid::DEFAULT_SCENARIO);
+            Ok(())
+        }
+        Command::Bench(args) => bench::run(args),
+    };
+    if let Err(error) = result {
+        eprintln!("error: {error:#}");
+        std::process::exit(1);
+    }
+}
+
+/// Loads a scenario file, or the built-in default when none is given.
+fn load(scenario: Option<&Path>, options: &LoadOptions) -> Result<Topology> {
+    match scenario {
+        Some(path) => nestgrid_grid::load_file(path, options)
+            .map_err(|error| anyhow::anyhow!("{error}"))
+            .with_context(|| format!("scenario {} is not valid", path.display())),
+        None => nestgrid_grid::load_str(nestgrid_grid::DEFAULT_SCENARIO, Path::new("."), options)
+            .map_err(|error| anyhow::anyhow!("{error}"))
+            .context("the built-in scenario is not valid"),
+    }
+}
+
+fn run(
+    scenario: Option<&Path>,
+    out: &Path,
+    options: LoadOptions,
+    mechanism: Option<Mechanism>,
+    no_trades: bool,
+    quiet: bool,
+) -> Result<()> {
+    if scenario.is_none() && !quiet {
+        eprintln!(
+            "No scenario given: running the built-in village (3 streets, 30 houses). \
+             `nestgrid scenario` prints it."
+        );
+    }
+    let mut topology = load(scenario, &options)?;
+    if let Some(mechanism) = mechanism {
+        for area in &mut topology.areas {
+            area.mechanism = mechanism;
+        }
+    }
+    let started = Instant::now();
+    let simulation = Simulation::new(&topology).map_err(|error| anyhow::anyhow!("{error}"))?;
+    let slots = topology.settings.slot_count as u64;
+    let bar = if quiet {
+        indicatif::ProgressBar::hidden()
+    } else {
+        let bar = indicatif::ProgressBar::new(slots);
+        bar.set_style(
+            indicatif::ProgressStyle::with_template(
+                "{elapsed_precise} [{bar:40}] {pos}/{len} slots {msg}",
+            )
+            .expect("valid template")
+            .progress_chars("=> "),
+        );
+        bar
+    };
+    let mut progress = |done: u32| bar.set_position(done as u64);
+    let mut csv =
+        CsvRecorder::create(out, &topology).map_err(|error| anyhow::anyhow!("{error}"))?;
+    let outcome = if no_trades {
+        let mut recorder = WithoutTrades(&mut csv);
+        simulation.run(&mut recorder, &mut progress)
+    } else {
+        simulation.run(&mut csv, &mut progress)
+    }
+    .map_err(|error| anyhow::anyhow!("{error}"))?;
+    bar.finish_and_clear();
+    csv.finish().map_err(|error| anyhow::anyhow!("{error}"))?;
+    write_bills(out, &topology, &outcome).map_err(|error| anyhow::anyhow!("{error}"))?;
+    write_kpis(out, &topology, &outcome).map_err(|error| anyhow::anyhow!("{error}"))?;
+    if !quiet {
+        println!(
+            "{}: {} areas, {} assets, {} slots, {} matches in {:.2} s",
+            topology.settings.name,
+            topology.areas.len(),
+            topology.assets.len(),
+            outcome.slots,
+            outcome.matches,
+            started.elapsed().as_secs_f64()
+        );
+        println!();
+        print!("{}", summary_table(&topology, &outcome));
+        println!();
+        println!(
+            "Results in {}/: trades.csv, area_slots.csv, storage.csv, bills.csv, kpis.json",
+            out.display()
+        );
+    }
+    Ok(())
+}
+
+/// Passes everything but trades on to a recorder.
+struct WithoutTrades<'a>(&'a mut CsvRecorder);
+
+impl nestgrid_sim::Recorder for WithoutTrades<'_> {
+    fn area_slot(
+        &mut self,
+        slot: u32,
+        area: nestgrid_types::AreaId,
+        record: &nestgrid_sim::AreaSlot,
+    ) {
+        self.0.area_slot(slot, area, record);
+    }
+    fn stored(
+        &mut self,
+        slot: u32,
+        asset: nestgrid_types::AssetId,
+        stored: nestgrid_types::Energy,
+    ) {
+        self.0.stored(slot, asset, stored);
+    }
+}
+
+fn validate(scenario: &Path) -> Result<()> {
+    let topology = load(Some(scenario), &LoadOptions::default())?;
+    // Building the simulation also checks that every default rate can be derived.
+    Simulation::new(&topology).map_err(|error| anyhow::anyhow!("{error}"))?;
+    print!("{}", nestgrid_grid::summary(&topology));
+    println!("{} is valid.", scenario.display());
+    Ok(())
+}
+
+#[allow(dead_code)]
+fn quiet_run(topology: &Topology) -> Result<nestgrid_sim::Outcome> {
+    if topology.areas.is_empty() {
+        bail!("empty topology");
+    }
+    Simulation::new(topology)
+        .and_then(|simulation| simulation.run(&mut NullRecorder, &mut |_| {}))
+        .map_err(|error| anyhow::anyhow!("{error}"))
+}

@@ -111,7 +111,8 @@ impl AreaSlot {
     }
     /// Energy-weighted mean trade price in this market.
     pub fn price_mean(&self) -> Option<Price> {
-        (self.market_energy.0 > 0).then(|| Price((self.price_energy / self.market_energy.0 as i128) as i64))
+        (self.market_energy.0 > 0)
+            .then(|| Price((self.price_energy / self.market_energy.0 as i128) as i64))
     }
     /// Records one trade of this market.
     pub fn add_trade(&mut self, price: Price, energy: Energy) {

@@ -57,7 +57,9 @@ impl Chain {
         let mut down = buyer_area;
         while down != up {
             self.markets.push(down);
-            down = areas[down.index()].parent.expect("non-root area has a parent");
+            down = areas[down.index()]
+                .parent
+                .expect("non-root area has a parent");
         }
         self.markets[start..].reverse();
 
@@ -79,8 +81,11 @@ impl Chain {
             self.prices[index] = fee.forward(Side::Sell, self.prices[index - 1]);
         }
         self.amounts.clear();
-        self.amounts
-            .extend(self.prices.iter().map(|&price| Money::for_energy(price, energy)));
+        self.amounts.extend(
+            self.prices
+                .iter()
+                .map(|&price| Money::for_energy(price, energy)),
+        );
     }
 
     /// The area whose boundary lies between `markets[index]` and `markets[index + 1]`: the
@@ -100,7 +105,10 @@ impl Chain {
 
     /// What the buyer pays in total.
     pub fn buyer_pays(&self) -> Money {
-        *self.amounts.last().expect("a chain has at least one market")
+        *self
+            .amounts
+            .last()
+            .expect("a chain has at least one market")
     }
 
     /// What the seller receives.
@@ -174,7 +182,14 @@ mod tests {
         let topology = three_levels(GridFee::Constant(Price(10_000)));
         let mut chain = Chain::default();
         // House 2 sells to house 5, matched at the root at 0.20/kWh for 1 kWh.
-        chain.build(&topology, AreaId(2), AreaId(5), AreaId(0), Price(200_000), Energy(1_000_000));
+        chain.build(
+            &topology,
+            AreaId(2),
+            AreaId(5),
+            AreaId(0),
+            Price(200_000),
+            Energy(1_000_000),
+        );
         assert_eq!(chain.markets, [2, 1, 0, 4, 5].map(AreaId));
         assert_eq!(chain.top, 2);
         assert_eq!(
@@ -192,11 +207,25 @@ mod tests {
     fn siblings_skip_the_common_parent_fee() {
         let topology = three_levels(GridFee::Constant(Price(10_000)));
         let mut chain = Chain::default();
-        chain.build(&topology, AreaId(2), AreaId(3), AreaId(3), Price(200_000), Energy(500_000));
+        chain.build(
+            &topology,
+            AreaId(2),
+            AreaId(3),
+            AreaId(3),
+            Price(200_000),
+            Energy(500_000),
+        );
         assert_eq!(chain.markets, [2, 1, 3].map(AreaId));
         assert_eq!(chain.prices, [180_000, 190_000, 200_000].map(Price));
         // Within one area: no boundary, no fee.
-        chain.build(&topology, AreaId(2), AreaId(2), AreaId(2), Price(200_000), Energy(500_000));
+        chain.build(
+            &topology,
+            AreaId(2),
+            AreaId(2),
+            AreaId(2),
+            Price(200_000),
+            Energy(500_000),
+        );
         assert_eq!(chain.markets, [AreaId(2)]);
         assert_eq!(chain.buyer_pays(), chain.seller_receives());
     }
@@ -205,8 +234,17 @@ mod tests {
     fn percentage_fees_conserve_money() {
         let topology = three_levels(GridFee::PartsPerMillion(33_333));
         let mut chain = Chain::default();
-        chain.build(&topology, AreaId(5), AreaId(3), AreaId(1), Price(123_457), Energy(777_777));
-        let fees: Money = (0..chain.markets.len() - 1).map(|index| chain.fee(index)).sum();
+        chain.build(
+            &topology,
+            AreaId(5),
+            AreaId(3),
+            AreaId(1),
+            Price(123_457),
+            Energy(777_777),
+        );
+        let fees: Money = (0..chain.markets.len() - 1)
+            .map(|index| chain.fee(index))
+            .sum();
         assert_eq!(chain.buyer_pays(), chain.seller_receives() + fees);
         assert!(chain.prices.windows(2).all(|pair| pair[0] <= pair[1]));
     }

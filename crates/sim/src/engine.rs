@@ -35,34 +35,100 @@ use nestgrid_grid::Topology;
 use nestgrid_market::Scratch;
 use nestgrid_types::limits::{MAX_AREA_DEPTH, MAX_FORWARDED_DOWN_PER_TICK};
 use nestgrid_types::{
-    AreaId, AssetId, Energy, Match, Mechanism, Money, Order, Participant, Price, Side, TickIndex,
+    AreaId, AssetId, Energy, GridFee, Match, Mechanism, Money, Order, Participant, Price, Side,
+    TickIndex,
 };
 
 const NONE: u32 = u32::MAX;
 
-/// One order of one slot, wherever it is seen.
+/// One order of one slot, wherever it is seen. `remaining` and the first prices share a cache
+/// line (`repr(C)` keeps the field order): the book sweep reads exactly those.
 #[derive(Clone, Debug)]
+#[repr(C)]
 struct LiveOrder {
-    asset: AssetId,
-    origin: AreaId,
-    side: Side,
     remaining: Energy,
-    ramp: Ramp,
     /// Price in the market `level` steps above the origin (0 = the origin's own market).
     prices: [Price; MAX_AREA_DEPTH + 1],
+    asset: AssetId,
+    origin: AreaId,
+    ramp: Ramp,
+    side: Side,
     /// Highest level the order has been forwarded to.
     top: u8,
-    /// Tick at which it arrived at level `top`.
-    arrived: TickIndex,
-    /// Posting sequence within the slot (time priority).
-    sequence: u32,
 }
 
-/// An order in a book: the order and the child area it came through (`NONE` for own assets).
+/// An order in a book. Price, side and arrival are kept inline so that scanning a book is a
+/// sequential read; the live order is only read for orders that can cross.
 #[derive(Clone, Copy, Debug)]
 struct Entry {
+    /// Price in this market (refreshed at re-price ticks).
+    price: Price,
+    /// Index of the live order.
     order: u32,
+    /// The child area it came through (`NONE` for the area's own assets).
     via: u32,
+    /// Tick it arrived in this market.
+    arrived: TickIndex,
+    side: Side,
+    /// Forwarded to the parent already, or never will be.
+    settled: bool,
+    /// Steps from the order's own market up to this one.
+    level: u8,
+}
+
+/// One area's book with cached facts that let an idle market be skipped in O(1).
+#[derive(Clone, Debug)]
+struct Book {
+    entries: Vec<Entry>,
+    /// Highest bid price among the entries (`Price(i64::MIN)` when none). May include an
+    /// order filled since the last re-price sweep: a conservative bound, never too low.
+    best_bid: Price,
+    /// Lowest offer price among the entries (`Price(i64::MAX)` when none); conservative.
+    best_offer: Price,
+    /// Entries before this index are all settled (forwarded or never forwarded).
+    unsettled_from: usize,
+    /// Changed since this area's down list was last computed.
+    changed: bool,
+}
+
+impl Default for Book {
+    fn default() -> Self {
+        Book {
+            entries: Vec::new(),
+            best_bid: Price(i64::MIN),
+            best_offer: Price(i64::MAX),
+            unsettled_from: 0,
+            changed: true,
+        }
+    }
+}
+
+impl Book {
+    fn push(&mut self, entry: Entry) {
+        match entry.side {
+            Side::Buy => self.best_bid = self.best_bid.max(entry.price),
+            Side::Sell => self.best_offer = self.best_offer.min(entry.price),
+        }
+        self.entries.push(entry);
+        self.changed = true;
+    }
+
+    fn refresh(&mut self) {
+        self.best_bid = Price(i64::MIN);
+        self.best_offer = Price(i64::MAX);
+        for entry in &self.entries {
+            match entry.side {
+                Side::Buy => self.best_bid = self.best_bid.max(entry.price),
+                Side::Sell => self.best_offer = self.best_offer.min(entry.price),
+            }
+        }
+        self.unsettled_from = self
+            .entries
+            .iter()
+            .position(|entry| !entry.settled)
+            .unwrap_or(self.entries.len());
+        self.changed = true;
+    }
 }
 
 /// An order forwarded down, with its price in the forwarding area's market.
@@ -90,16 +156,21 @@ pub struct Engine<'t> {
     agents: Vec<AssetAgent>,
     ticks: u32,
     forward_after: u32,
-    depth: Vec<u8>,
     parent: Vec<u32>,
     two_sided: Vec<bool>,
+    /// Each area's boundary fee (a compact copy of the topology's).
+    fees: Vec<GridFee>,
     has_children: Vec<bool>,
     top_down: Vec<AreaId>,
     /// Grid connection used for each area's imbalances.
     reference_grid: Vec<Option<AssetId>>,
     orders: Vec<LiveOrder>,
-    books: Vec<Vec<Entry>>,
+    books: Vec<Book>,
     down: Vec<DownList>,
+    /// Bumped whenever an area's down list is recomputed.
+    down_version: Vec<u64>,
+    /// The parent's `down_version` each area's own down list was computed from.
+    parent_version_seen: Vec<u64>,
     bids: Vec<Order>,
     offers: Vec<Order>,
     bid_sources: Vec<Source>,
@@ -115,6 +186,8 @@ pub struct Engine<'t> {
     slot_sold: Vec<Energy>,
     seen: Vec<Option<SeenPrices>>,
     seen_constant: bool,
+    /// Distinct update intervals of this slot's orders whose price moves.
+    intervals: Vec<u32>,
     /// Totals.
     pub(crate) asset_accounts: Vec<AssetAccount>,
     pub(crate) area_accounts: Vec<AreaAccount>,
@@ -128,8 +201,11 @@ impl<'t> Engine<'t> {
     pub fn new(topology: &'t Topology) -> Result<Self, SimError> {
         let agents = build_agents(topology)?;
         let area_count = topology.areas.len();
-        let depth: Vec<u8> = topology.areas.iter().map(|area| area.depth as u8).collect();
-        if depth.iter().any(|&depth| depth as usize >= MAX_AREA_DEPTH) {
+        if topology
+            .areas
+            .iter()
+            .any(|area| area.depth as usize >= MAX_AREA_DEPTH)
+        {
             return Err(SimError::TooDeep {
                 limit: MAX_AREA_DEPTH,
             });
@@ -144,7 +220,11 @@ impl<'t> Engine<'t> {
             .iter()
             .map(|area| area.mechanism.is_two_sided())
             .collect();
-        let has_children = topology.areas.iter().map(|area| !area.children.is_empty()).collect();
+        let has_children = topology
+            .areas
+            .iter()
+            .map(|area| !area.children.is_empty())
+            .collect();
         let mut top_down = topology.bottom_up.clone();
         top_down.reverse();
         let reference_grid = reference_grids(topology, &agents);
@@ -160,15 +240,17 @@ impl<'t> Engine<'t> {
             agents,
             ticks: topology.settings.ticks_per_slot().max(1),
             forward_after: topology.settings.forward_after_ticks,
-            depth,
             parent,
             two_sided,
+            fees: topology.areas.iter().map(|area| area.fee).collect(),
             has_children,
             top_down,
             reference_grid,
             orders: Vec::new(),
-            books: vec![Vec::new(); area_count],
+            books: vec![Book::default(); area_count],
             down: vec![DownList::default(); area_count],
+            down_version: vec![0; area_count],
+            parent_version_seen: vec![u64::MAX; area_count],
             bids: Vec::new(),
             offers: Vec::new(),
             bid_sources: Vec::new(),
@@ -182,6 +264,7 @@ impl<'t> Engine<'t> {
             slot_sold: vec![Energy::ZERO; topology.assets.len()],
             seen: Vec::new(),
             seen_constant,
+            intervals: Vec::new(),
             asset_accounts: vec![AssetAccount::default(); topology.assets.len()],
             area_accounts: vec![AreaAccount::default(); area_count],
             trade_count: 0,
@@ -220,8 +303,13 @@ impl<'t> Engine<'t> {
         }
         self.orders.clear();
         for book in &mut self.books {
-            book.clear();
+            *book = Book {
+                entries: std::mem::take(&mut book.entries),
+                ..Book::default()
+            };
+            book.entries.clear();
         }
+        self.parent_version_seen.fill(u64::MAX);
         for list in &mut self.down {
             list.bids.clear();
             list.offers.clear();
@@ -231,10 +319,18 @@ impl<'t> Engine<'t> {
         }
         self.slot_bought.fill(Energy::ZERO);
         self.slot_sold.fill(Energy::ZERO);
+        self.intervals.clear();
         for (index, agent) in self.agents.iter_mut().enumerate() {
             let area = self.topology.assets[index].area;
             let plan = agent.plan(self.topology, slot, self.seen[area.index()])?;
             for leg in plan.legs() {
+                if leg.ramp.initial != leg.ramp.final_rate
+                    && !self
+                        .intervals
+                        .contains(&leg.ramp.update_interval_ticks.max(1))
+                {
+                    self.intervals.push(leg.ramp.update_interval_ticks.max(1));
+                }
                 let mut prices = [Price::ZERO; MAX_AREA_DEPTH + 1];
                 prices[0] = leg.ramp.price_at(0, self.ticks);
                 let order = self.orders.len() as u32;
@@ -246,59 +342,164 @@ impl<'t> Engine<'t> {
                     ramp: leg.ramp,
                     prices,
                     top: 0,
-                    arrived: 0,
-                    sequence: order,
                 });
-                self.books[area.index()].push(Entry { order, via: NONE });
+                self.books[area.index()].push(Entry {
+                    price: prices[0],
+                    order,
+                    via: NONE,
+                    arrived: 0,
+                    side: leg.side,
+                    settled: false,
+                    level: 0,
+                });
             }
         }
         Ok(())
     }
 
+    /// Re-prices the orders whose ramps step at `tick` and refreshes every book: new prices
+    /// inline, filled orders dropped (between re-price ticks a filled order may linger in a book;
+    /// clearing reads the live order and skips it).
     fn reprice(&mut self, tick: TickIndex) {
-        let areas = &self.topology.areas;
+        if !self
+            .intervals
+            .iter()
+            .any(|interval| tick.is_multiple_of(*interval))
+        {
+            return;
+        }
+        let mut changed = false;
         for order in &mut self.orders {
             if order.remaining.0 == 0 || !order.ramp.updates_at(tick) {
                 continue;
             }
+            changed = true;
             order.prices[0] = order.ramp.price_at(tick, self.ticks);
             let mut area = order.origin;
             for level in 0..order.top as usize {
-                let fee = areas[area.index()].fee;
+                let fee = self.fees[area.index()];
                 order.prices[level + 1] = fee.forward(order.side, order.prices[level]);
                 area = AreaId(self.parent[area.index()]);
             }
         }
+        if !changed {
+            return;
+        }
+        let orders = &self.orders;
+        for book in &mut self.books {
+            book.entries.retain_mut(|entry| {
+                let order = &orders[entry.order as usize];
+                entry.price = order.prices[entry.level as usize];
+                order.remaining.0 > 0
+            });
+            book.refresh();
+        }
     }
 
     /// Collects the orders area `area`'s market sees this tick and clears them.
-    fn clear_area(&mut self, slot: u32, tick: TickIndex, area: AreaId, recorder: &mut dyn Recorder) {
+    fn clear_area(
+        &mut self,
+        slot: u32,
+        tick: TickIndex,
+        area: AreaId,
+        recorder: &mut dyn Recorder,
+    ) {
         let index = area.index();
         self.bids.clear();
         self.offers.clear();
         self.bid_sources.clear();
         self.offer_sources.clear();
-        let depth = self.depth[index];
-        let forward_after = self.forward_after;
-        // The book, dropping filled orders.
         let orders = &self.orders;
-        self.books[index].retain(|entry| orders[entry.order as usize].remaining.0 > 0);
-        for entry in &self.books[index] {
+        let parent = self.parent[index];
+        let fee = self.fees[index];
+        // Fast path: the cached bounds of the book and the first entries of the parent's down
+        // lists (best first) tell whether anything can cross at all.
+        {
+            let book = &self.books[index];
+            let mut possible = book.best_bid >= book.best_offer;
+            if !possible && parent != NONE {
+                let list = &self.down[parent as usize];
+                if let Some(first) = list.offers.first()
+                    && book.best_bid.0 != i64::MIN
+                {
+                    possible |= fee.forward(Side::Sell, first.price) <= book.best_bid;
+                }
+                if let Some(first) = list.bids.first()
+                    && book.best_offer.0 != i64::MAX
+                    && self.two_sided[index]
+                {
+                    possible |= fee.forward(Side::Buy, first.price) >= book.best_offer;
+                }
+            }
+            if !possible {
+                return;
+            }
+        }
+        let book = &self.books[index];
+        let book_best_bid = (book.best_bid.0 != i64::MIN).then_some(book.best_bid);
+        let book_best_offer = (book.best_offer.0 != i64::MAX).then_some(book.best_offer);
+        // The parent's down lists, best first: their first usable entry is their best price.
+        let end = self.topology.subtree_end[index];
+        let inside = |order: &LiveOrder| order.origin.0 >= area.0 && order.origin.0 < end;
+        let usable = |down: &&DownEntry| {
+            let order = &orders[down.order as usize];
+            order.remaining.0 > 0 && !inside(order)
+        };
+        let (mut down_best_bid, mut down_best_offer) = (None, None);
+        if parent != NONE {
+            let list = &self.down[parent as usize];
+            if self.two_sided[index] {
+                down_best_bid = list
+                    .bids
+                    .iter()
+                    .find(usable)
+                    .map(|down| fee.forward(Side::Buy, down.price));
+            }
+            down_best_offer = list
+                .offers
+                .iter()
+                .find(usable)
+                .map(|down| fee.forward(Side::Sell, down.price));
+        }
+        // Only orders that can cross the other side's best price can match; leaving the rest
+        // out changes no mechanism's result and keeps large books cheap.
+        let (Some(best_bid), Some(best_offer)) = (
+            book_best_bid.max(down_best_bid),
+            match (book_best_offer, down_best_offer) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            },
+        ) else {
+            return;
+        };
+        if best_bid < best_offer {
+            return;
+        }
+        for entry in &self.books[index].entries {
+            let price = entry.price;
+            let crosses = match entry.side {
+                Side::Buy => price >= best_offer,
+                Side::Sell => price <= best_bid,
+            };
+            if !crosses {
+                continue;
+            }
             let order = &orders[entry.order as usize];
-            let level = (self.depth[order.origin.index()] - depth) as usize;
+            if order.remaining.0 == 0 {
+                continue;
+            }
             let participant = if entry.via == NONE {
                 Participant::Asset(order.asset)
             } else {
                 Participant::Area(AreaId(entry.via))
             };
-            let arrived = order.arrived_at(level, forward_after);
             let book_order = Order {
                 key: entry.order as u64,
                 participant,
-                side: order.side,
+                side: entry.side,
                 energy: order.remaining,
-                price: order.prices[level],
-                priority: ((arrived as u64) << 32) | order.sequence as u64,
+                price,
+                priority: ((entry.arrived as u64) << 32) | entry.order as u64,
             };
             match order.side {
                 Side::Buy => {
@@ -311,59 +512,90 @@ impl<'t> Engine<'t> {
                 }
             }
         }
-        // What the parent forwards down.
-        let parent = self.parent[index];
+        // What the parent forwards down. A forwarded order can only match an order of this
+        // market's own book (two orders from the parent are the same participant), so the walk
+        // stops at the first one that cannot cross the book's best price.
         if parent != NONE {
-            let fee = self.topology.areas[index].fee;
-            let end = self.topology.subtree_end[index];
             let from_parent = Participant::Area(AreaId(parent));
             let list = &self.down[parent as usize];
-            let inside = |order: &LiveOrder| order.origin.0 >= area.0 && order.origin.0 < end;
-            if self.two_sided[index] {
+            if let Some(book_best_offer) = book_best_offer
+                && self.two_sided[index]
+            {
                 for down in &list.bids {
-                    let order = &orders[down.order as usize];
-                    if order.remaining.0 == 0 || inside(order) {
+                    let price = fee.forward(Side::Buy, down.price);
+                    if price < book_best_offer {
+                        break;
+                    }
+                    if !usable(&down) {
                         continue;
                     }
+                    let order = &orders[down.order as usize];
                     self.bids.push(Order {
                         key: down.order as u64,
                         participant: from_parent,
                         side: Side::Buy,
                         energy: order.remaining,
-                        price: fee.forward(Side::Buy, down.price),
-                        priority: ((tick as u64) << 32) | order.sequence as u64,
+                        price,
+                        priority: ((tick as u64) << 32) | down.order as u64,
                     });
                     self.bid_sources.push(Source { order: down.order });
                 }
             }
-            for down in &list.offers {
-                let order = &orders[down.order as usize];
-                if order.remaining.0 == 0 || inside(order) {
-                    continue;
+            if let Some(book_best_bid) = book_best_bid {
+                for down in &list.offers {
+                    let price = fee.forward(Side::Sell, down.price);
+                    if price > book_best_bid {
+                        break;
+                    }
+                    if !usable(&down) {
+                        continue;
+                    }
+                    let order = &orders[down.order as usize];
+                    self.offers.push(Order {
+                        key: down.order as u64,
+                        participant: from_parent,
+                        side: Side::Sell,
+                        energy: order.remaining,
+                        price,
+                        priority: ((tick as u64) << 32) | down.order as u64,
+                    });
+                    self.offer_sources.push(Source { order: down.order });
                 }
-                self.offers.push(Order {
-                    key: down.order as u64,
-                    participant: from_parent,
-                    side: Side::Sell,
-                    energy: order.remaining,
-                    price: fee.forward(Side::Sell, down.price),
-                    priority: ((tick as u64) << 32) | order.sequence as u64,
-                });
-                self.offer_sources.push(Source { order: down.order });
             }
         }
-        if self.bids.is_empty() || self.offers.is_empty() || !nestgrid_market::may_cross(&self.bids, &self.offers) {
+        if self.bids.is_empty()
+            || self.offers.is_empty()
+            || !nestgrid_market::may_cross(&self.bids, &self.offers)
+        {
             return;
         }
         self.matches.clear();
         let mechanism: Mechanism = self.topology.areas[index].mechanism;
-        nestgrid_market::clear(mechanism, &self.bids, &self.offers, &mut self.scratch, &mut self.matches);
-        debug_assert_eq!(nestgrid_market::check(&self.bids, &self.offers, &self.matches), Ok(()));
+        nestgrid_market::clear(
+            mechanism,
+            &self.bids,
+            &self.offers,
+            &mut self.scratch,
+            &mut self.matches,
+        );
+        debug_assert_eq!(
+            nestgrid_market::check(&self.bids, &self.offers, &self.matches),
+            Ok(())
+        );
         for position in 0..self.matches.len() {
             let found = self.matches[position];
             let buy = self.bid_sources[found.bid as usize].order;
             let sell = self.offer_sources[found.offer as usize].order;
-            self.apply(slot, tick, area, buy, sell, found.energy, found.price, recorder);
+            self.apply(
+                slot,
+                tick,
+                area,
+                buy,
+                sell,
+                found.energy,
+                found.price,
+                recorder,
+            );
         }
     }
 
@@ -394,7 +626,9 @@ impl<'t> Engine<'t> {
             .build(self.topology, seller_area, buyer_area, area, price, energy);
         let chain = &self.chain;
         debug_assert!(chain.prices[0] >= self.orders[sell as usize].prices[0]);
-        debug_assert!(*chain.prices.last().expect("non-empty") <= self.orders[buy as usize].prices[0]);
+        debug_assert!(
+            *chain.prices.last().expect("non-empty") <= self.orders[buy as usize].prices[0]
+        );
         self.trade_id += 1;
         let count = chain.markets.len();
         for position in 0..count {
@@ -471,29 +705,41 @@ impl<'t> Engine<'t> {
             return;
         }
         let bids_travel = self.two_sided[index] && self.two_sided[parent as usize];
-        let depth = self.depth[index];
-        let fee = self.topology.areas[index].fee;
+        let fee = self.fees[index];
         let (books_low, books_high) = self.books.split_at_mut(index);
         // Pre-order numbering: a parent's index is lower than its child's.
         let parent_book = &mut books_low[parent as usize];
-        for entry in &books_high[0] {
-            let order = &mut self.orders[entry.order as usize];
-            let level = self.depth[order.origin.index()] - depth;
-            if order.remaining.0 == 0
-                || order.top != level
-                || tick < order.arrived + self.forward_after
-                || (order.side == Side::Buy && !bids_travel)
-            {
+        let book = &mut books_high[0];
+        let from = book.unsettled_from;
+        if from == book.entries.len() {
+            return;
+        }
+        for entry in &mut book.entries[from..] {
+            if entry.settled || tick < entry.arrived + self.forward_after {
                 continue;
             }
-            let next = level as usize + 1;
-            order.prices[next] = fee.forward(order.side, order.prices[level as usize]);
-            order.top = next as u8;
-            order.arrived = tick;
+            entry.settled = true;
+            let order = &mut self.orders[entry.order as usize];
+            if order.remaining.0 == 0 || (entry.side == Side::Buy && !bids_travel) {
+                continue;
+            }
+            let level = order.top as usize;
+            let price = fee.forward(entry.side, order.prices[level]);
+            order.prices[level + 1] = price;
+            order.top += 1;
             parent_book.push(Entry {
+                price,
                 order: entry.order,
                 via: area.0,
+                arrived: tick,
+                side: entry.side,
+                settled: false,
+                level: (level + 1) as u8,
             });
+        }
+        while book.unsettled_from < book.entries.len() && book.entries[book.unsettled_from].settled
+        {
+            book.unsettled_from += 1;
         }
     }
 
@@ -506,30 +752,53 @@ impl<'t> Engine<'t> {
             if !self.has_children[index] {
                 continue;
             }
+            // Recompute only when the book, the parent's list or a listed order changed.
+            let parent = self.parent[index];
+            let parent_version = if parent == NONE {
+                0
+            } else {
+                self.down_version[parent as usize]
+            };
+            let orders = &self.orders;
+            let list_filled = {
+                let list = &self.down[index];
+                list.bids
+                    .iter()
+                    .chain(&list.offers)
+                    .any(|down| orders[down.order as usize].remaining.0 == 0)
+            };
+            if !self.books[index].changed
+                && self.parent_version_seen[index] == parent_version
+                && !list_filled
+            {
+                continue;
+            }
+            self.parent_version_seen[index] = parent_version;
+            self.down_version[index] += 1;
             let mut list = std::mem::take(&mut self.down[index]);
             list.bids.clear();
             list.offers.clear();
-            let depth = self.depth[index];
+            let mut waiting = false;
             let two_sided = self.two_sided[index];
-            for entry in &self.books[index] {
-                let order = &self.orders[entry.order as usize];
-                let level = (self.depth[order.origin.index()] - depth) as usize;
-                if order.remaining.0 == 0 || tick + 1 < order.arrived_at(level, forward_after) + forward_after {
+            for entry in &self.books[index].entries {
+                if tick + 1 < entry.arrived + forward_after {
+                    waiting = true;
                     continue;
                 }
                 let down = DownEntry {
                     order: entry.order,
-                    price: order.prices[level],
+                    price: entry.price,
                 };
-                match order.side {
+                match entry.side {
                     Side::Sell => list.offers.push(down),
                     Side::Buy if two_sided => list.bids.push(down),
                     Side::Buy => {}
                 }
             }
-            let parent = self.parent[index];
+            // An entry still waiting to be forwarded down keeps the list due for recomputing.
+            self.books[index].changed = waiting;
             if parent != NONE {
-                let fee = self.topology.areas[index].fee;
+                let fee = self.fees[index];
                 let end = self.topology.subtree_end[index];
                 let upper = &self.down[parent as usize];
                 let orders = &self.orders;
@@ -537,20 +806,22 @@ impl<'t> Engine<'t> {
                     let order = &orders[down.order as usize];
                     order.remaining.0 > 0 && !(order.origin.0 >= area.0 && order.origin.0 < end)
                 };
-                list.offers.extend(upper.offers.iter().filter(outside).map(|down| DownEntry {
-                    order: down.order,
-                    price: fee.forward(Side::Sell, down.price),
-                }));
-                if two_sided {
-                    list.bids.extend(upper.bids.iter().filter(outside).map(|down| DownEntry {
+                list.offers
+                    .extend(upper.offers.iter().filter(outside).map(|down| DownEntry {
                         order: down.order,
-                        price: fee.forward(Side::Buy, down.price),
+                        price: fee.forward(Side::Sell, down.price),
                     }));
+                if two_sided {
+                    list.bids
+                        .extend(upper.bids.iter().filter(outside).map(|down| DownEntry {
+                            order: down.order,
+                            price: fee.forward(Side::Buy, down.price),
+                        }));
                 }
             }
             let orders = &self.orders;
-            keep_best(&mut list.offers, |down| (down.price, orders[down.order as usize].sequence));
-            keep_best(&mut list.bids, |down| (-down.price, orders[down.order as usize].sequence));
+            keep_best(&mut list.offers, orders, |down| (down.price, down.order));
+            keep_best(&mut list.bids, orders, |down| (-down.price, down.order));
             self.down[index] = list;
         }
     }
@@ -667,26 +938,22 @@ impl<'t> Engine<'t> {
     }
 }
 
-impl LiveOrder {
-    /// The tick the order arrived in the market `level` steps above its origin: orders are
-    /// forwarded as soon as they have waited, so arrival times follow from the posting tick
-    /// (0) except at the current top, where it is recorded.
-    fn arrived_at(&self, level: usize, forward_after: u32) -> TickIndex {
-        if level == self.top as usize {
-            self.arrived
-        } else {
-            level as u32 * forward_after
-        }
+/// Keeps the [`MAX_FORWARDED_DOWN_PER_TICK`] smallest entries by `key` whose orders still have
+/// energy, sorted. Candidates are narrowed by price first (a sequential select), and only the
+/// survivors' live orders are read.
+fn keep_best<K: Ord>(
+    list: &mut Vec<DownEntry>,
+    orders: &[LiveOrder],
+    key: impl Fn(&DownEntry) -> K,
+) {
+    let wide = 2 * MAX_FORWARDED_DOWN_PER_TICK;
+    if list.len() > wide {
+        list.select_nth_unstable_by(wide - 1, |a, b| key(a).cmp(&key(b)));
+        list.truncate(wide);
     }
-}
-
-/// Keeps the [`MAX_FORWARDED_DOWN_PER_TICK`] smallest entries by `key`, sorted.
-fn keep_best<K: Ord>(list: &mut Vec<DownEntry>, key: impl Fn(&DownEntry) -> K) {
-    if list.len() > MAX_FORWARDED_DOWN_PER_TICK {
-        list.select_nth_unstable_by(MAX_FORWARDED_DOWN_PER_TICK - 1, |a, b| key(a).cmp(&key(b)));
-        list.truncate(MAX_FORWARDED_DOWN_PER_TICK);
-    }
-    list.sort_unstable_by(|a, b| key(a).cmp(&key(b)));
+    list.retain(|down| orders[down.order as usize].remaining.0 > 0);
+    list.sort_unstable_by_key(&key);
+    list.truncate(MAX_FORWARDED_DOWN_PER_TICK);
 }
 
 /// For each area, the grid connection that settles its imbalances: the nearest one up the

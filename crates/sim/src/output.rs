@@ -6,7 +6,9 @@ use crate::accounts::{AreaSlot, AssetAccount};
 use crate::{Outcome, Recorder, SimError, TradeRecord};
 use nestgrid_grid::Topology;
 use nestgrid_types::decimal::write_fixed;
-use nestgrid_types::{AreaId, AssetId, Energy, MICRO_PER_UNIT, MWH_PER_KWH, Money, Participant, Price};
+use nestgrid_types::{
+    AreaId, AssetId, Energy, MICRO_PER_UNIT, MWH_PER_KWH, Money, Participant, Price,
+};
 use serde::Serialize;
 use std::fmt::Write as _;
 use std::fs::File;
@@ -37,7 +39,8 @@ pub fn slot_times(topology: &Topology) -> Vec<String> {
     let settings = &topology.settings;
     (0..settings.slot_count)
         .map(|slot| {
-            let offset = jiff::SignedDuration::from_secs(slot as i64 * settings.slot_seconds as i64);
+            let offset =
+                jiff::SignedDuration::from_secs(slot as i64 * settings.slot_seconds as i64);
             settings
                 .start
                 .checked_add(offset)
@@ -75,8 +78,16 @@ impl CsvRecorder {
             trades: open("trades.csv")?,
             area_slots: open("area_slots.csv")?,
             storage: open("storage.csv")?,
-            area_names: topology.areas.iter().map(|area| csv_field(&area.path)).collect(),
-            asset_names: topology.assets.iter().map(|asset| csv_field(&asset.path)).collect(),
+            area_names: topology
+                .areas
+                .iter()
+                .map(|area| csv_field(&area.path))
+                .collect(),
+            asset_names: topology
+                .assets
+                .iter()
+                .map(|asset| csv_field(&asset.path))
+                .collect(),
             times: slot_times(topology),
             line: String::with_capacity(256),
             error: None,
@@ -133,7 +144,9 @@ impl CsvRecorder {
             (&mut self.area_slots, "area_slots.csv"),
             (&mut self.storage, "storage.csv"),
         ] {
-            writer.flush().map_err(|source| io_error(&self.dir.join(name), source))?;
+            writer
+                .flush()
+                .map_err(|source| io_error(&self.dir.join(name), source))?;
         }
         Ok(())
     }
@@ -184,7 +197,13 @@ impl Recorder for CsvRecorder {
         }
         let mut line = std::mem::take(&mut self.line);
         line.clear();
-        let _ = write!(line, "{},{},{}", slot, self.times[slot as usize], self.area_names[area.index()]);
+        let _ = write!(
+            line,
+            "{},{},{}",
+            slot,
+            self.times[slot as usize],
+            self.area_names[area.index()]
+        );
         for value in [
             record.bought,
             record.sold,
@@ -221,7 +240,13 @@ impl Recorder for CsvRecorder {
         }
         let mut line = std::mem::take(&mut self.line);
         line.clear();
-        let _ = write!(line, "{},{},{},", slot, self.times[slot as usize], self.asset_names[asset.index()]);
+        let _ = write!(
+            line,
+            "{},{},{},",
+            slot,
+            self.times[slot as usize],
+            self.asset_names[asset.index()]
+        );
         energy(&mut line, stored);
         line.push('\n');
         if let Err(source) = self.storage.write_all(line.as_bytes()) {
@@ -312,8 +337,21 @@ pub fn write_bills(dir: &Path, topology: &Topology, outcome: &Outcome) -> Result
         row("asset", &asset.path, &outcome.assets[index], Money::ZERO);
     }
     let sums = subtree_bills(topology, outcome);
+    // Fees collected by the area and every area below it: the subtree as one party, so the
+    // root's total is zero (every payment inside the grid has its receiver inside it).
+    let mut collected: Vec<Money> = outcome
+        .areas
+        .iter()
+        .map(|account| account.fees_collected)
+        .collect();
+    for &area in &topology.bottom_up {
+        if let Some(parent) = topology.areas[area.index()].parent {
+            let child = collected[area.index()];
+            collected[parent.index()] += child;
+        }
+    }
     for (index, area) in topology.areas.iter().enumerate() {
-        row("area", &area.path, &sums[index], outcome.areas[index].fees_collected);
+        row("area", &area.path, &sums[index], collected[index]);
     }
     out.write_all(text.as_bytes())
         .and_then(|()| out.flush())
@@ -473,7 +511,7 @@ pub fn summary_table(topology: &Topology, outcome: &Outcome) -> String {
         "traded kWh",
         format!("mean {currency}/kWh"),
         "self-sufficiency",
-        format!("bills {currency}"),
+        format!("net cost {currency}"),
     );
     for area in rows {
         let index = area.index();

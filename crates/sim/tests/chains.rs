@@ -14,8 +14,18 @@ fn two_streets(mechanism: Mechanism) -> Builder {
     let mut builder = Builder::new(2);
     let street_a = builder.area("Street A", 0, GridFee::Constant(Price(10_000)), mechanism);
     let street_b = builder.area("Street B", 0, GridFee::Constant(Price(20_000)), mechanism);
-    let house_a = builder.area("House A1", street_a, GridFee::Constant(Price(5_000)), mechanism);
-    let house_b = builder.area("House B1", street_b, GridFee::Constant(Price(3_000)), mechanism);
+    let house_a = builder.area(
+        "House A1",
+        street_a,
+        GridFee::Constant(Price(5_000)),
+        mechanism,
+    );
+    let house_b = builder.area(
+        "House B1",
+        street_b,
+        GridFee::Constant(Price(3_000)),
+        mechanism,
+    );
     builder.mechanism_everywhere(mechanism);
     builder.grid(0, 300_000, 80_000);
     builder.pv(house_a, "PV", flat(2, 1_000));
@@ -36,10 +46,20 @@ fn a_chain_across_three_levels_books_each_fee_once() {
     for mechanism in Mechanism::ALL {
         let topology = two_streets(mechanism).build();
         let area = |path: &str| {
-            AreaId(topology.areas.iter().position(|area| area.path == path).expect("area") as u32)
+            AreaId(
+                topology
+                    .areas
+                    .iter()
+                    .position(|area| area.path == path)
+                    .expect("area") as u32,
+            )
         };
-        let (grid, street_a, street_b) = (area("Grid"), area("Grid/Street A"), area("Grid/Street B"));
-        let (house_a, house_b) = (area("Grid/Street A/House A1"), area("Grid/Street B/House B1"));
+        let (grid, street_a, street_b) =
+            (area("Grid"), area("Grid/Street A"), area("Grid/Street B"));
+        let (house_a, house_b) = (
+            area("Grid/Street A/House A1"),
+            area("Grid/Street B/House B1"),
+        );
         let mut memory = Memory::default();
         let outcome = Simulation::new(&topology)
             .expect("valid")
@@ -50,15 +70,29 @@ fn a_chain_across_three_levels_books_each_fee_once() {
             .into_values()
             .filter(|chain| chain.len() == 5)
             .collect();
-        assert!(!pv_to_load.is_empty(), "{}: the PV must sell to the load", mechanism.name());
+        assert!(
+            !pv_to_load.is_empty(),
+            "{}: the PV must sell to the load",
+            mechanism.name()
+        );
         for chain in &pv_to_load {
             let markets: Vec<AreaId> = chain.iter().map(|record| record.market).collect();
             assert_eq!(markets, vec![house_a, street_a, grid, street_b, house_b]);
             let energy = chain[0].energy;
-            let fee_of = |market: AreaId| chain.iter().find(|record| record.market == market).expect("row").fee;
+            let fee_of = |market: AreaId| {
+                chain
+                    .iter()
+                    .find(|record| record.market == market)
+                    .expect("row")
+                    .fee
+            };
             assert_eq!(fee_of(house_a), Money::for_energy(Price(5_000), energy));
             assert_eq!(fee_of(street_a), Money::for_energy(Price(10_000), energy));
-            assert_eq!(fee_of(grid), Money::ZERO, "the top of the path charges nothing");
+            assert_eq!(
+                fee_of(grid),
+                Money::ZERO,
+                "the top of the path charges nothing"
+            );
             assert_eq!(fee_of(street_b), Money::for_energy(Price(20_000), energy));
             assert_eq!(fee_of(house_b), Money::for_energy(Price(3_000), energy));
             // As each market saw it: owners hidden behind areas.
@@ -75,7 +109,10 @@ fn a_chain_across_three_levels_books_each_fee_once() {
         }
         for (index, account) in outcome.areas.iter().enumerate() {
             let area = AreaId(index as u32);
-            assert_eq!(account.fees_collected, collected.get(&area).copied().unwrap_or_default());
+            assert_eq!(
+                account.fees_collected,
+                collected.get(&area).copied().unwrap_or_default()
+            );
         }
         assert_eq!(outcome.areas[grid.index()].fees_collected, Money::ZERO);
     }
@@ -91,18 +128,35 @@ fn buyer_pays_seller_receives_plus_fees_in_every_chain() {
             .run(&mut memory, &mut |_| {})
             .expect("runs");
         for chain in chains(&memory.trades).values() {
-            let seller_row = chain.iter().find(|row| matches!(row.seller, Participant::Asset(_))).expect("seller");
-            let buyer_row = chain.iter().find(|row| matches!(row.buyer, Participant::Asset(_))).expect("buyer");
+            let seller_row = chain
+                .iter()
+                .find(|row| matches!(row.seller, Participant::Asset(_)))
+                .expect("seller");
+            let buyer_row = chain
+                .iter()
+                .find(|row| matches!(row.buyer, Participant::Asset(_)))
+                .expect("buyer");
             let fees: Money = chain.iter().map(|row| row.fee).sum();
             assert_eq!(
                 Money::for_energy(buyer_row.price, buyer_row.energy),
                 Money::for_energy(seller_row.price, seller_row.energy) + fees
             );
-            assert!(chain.iter().all(|row| row.buyer != row.seller), "no self-trade");
+            assert!(
+                chain.iter().all(|row| row.buyer != row.seller),
+                "no self-trade"
+            );
         }
         // Over the run: what assets paid net equals what areas collected.
-        let net: Money = outcome.assets.iter().map(|account| account.net_cost()).sum();
-        let fees: Money = outcome.areas.iter().map(|account| account.fees_collected).sum();
+        let net: Money = outcome
+            .assets
+            .iter()
+            .map(|account| account.net_cost())
+            .sum();
+        let fees: Money = outcome
+            .areas
+            .iter()
+            .map(|account| account.fees_collected)
+            .sum();
         assert_eq!(net, fees, "{}", mechanism.name());
     }
 }
@@ -120,7 +174,13 @@ fn loads_are_served_and_pv_sold_with_default_rates() {
                 _ => {}
             }
             if asset.name != "Grid connection" {
-                assert_eq!(account.imbalance_energy.0, 0, "{} {}", mechanism.name(), asset.name);
+                assert_eq!(
+                    account.imbalance_energy.0,
+                    0,
+                    "{} {}",
+                    mechanism.name(),
+                    asset.name
+                );
             }
         }
     }
@@ -131,7 +191,10 @@ fn same_topology_same_records() {
     let topology = two_streets(Mechanism::PayAsClear).build();
     let run = || {
         let mut memory = Memory::default();
-        Simulation::new(&topology).expect("valid").run(&mut memory, &mut |_| {}).expect("runs");
+        Simulation::new(&topology)
+            .expect("valid")
+            .run(&mut memory, &mut |_| {})
+            .expect("runs");
         memory.trades
     };
     assert_eq!(run(), run());

@@ -75,19 +75,25 @@ fn house_shape() -> impl Strategy<Value = HouseShape> {
 fn shape() -> impl Strategy<Value = Shape> {
     (
         prop::collection::vec(
-            (prop::collection::vec(house_shape(), 1..4), fee_shape(), 0usize..3),
+            (
+                prop::collection::vec(house_shape(), 1..4),
+                fee_shape(),
+                0usize..3,
+            ),
             1..4,
         ),
         0usize..3,
         prop_oneof![Just(0i64), 1i64..200_000],
         prop_oneof![Just(1u32), Just(4), Just(12)],
     )
-        .prop_map(|(streets, root_mechanism, forecast_error_ppm, ticks)| Shape {
-            streets,
-            root_mechanism,
-            forecast_error_ppm,
-            ticks,
-        })
+        .prop_map(
+            |(streets, root_mechanism, forecast_error_ppm, ticks)| Shape {
+                streets,
+                root_mechanism,
+                forecast_error_ppm,
+                ticks,
+            },
+        )
 }
 
 fn build(shape: &Shape) -> nestgrid_grid::Topology {
@@ -97,7 +103,12 @@ fn build(shape: &Shape) -> nestgrid_grid::Topology {
     builder.mechanism_everywhere(Mechanism::ALL[shape.root_mechanism]);
     builder.grid(0, 300_000, 80_000);
     for (street_index, (houses, fee, mechanism)) in shape.streets.iter().enumerate() {
-        let street = builder.area(&format!("Street {street_index}"), 0, fee.fee(), Mechanism::ALL[*mechanism]);
+        let street = builder.area(
+            &format!("Street {street_index}"),
+            0,
+            fee.fee(),
+            Mechanism::ALL[*mechanism],
+        );
         for (house_index, house) in houses.iter().enumerate() {
             let area = builder.area(
                 &format!("House {house_index}"),
@@ -105,8 +116,20 @@ fn build(shape: &Shape) -> nestgrid_grid::Topology {
                 house.fee.fee(),
                 Mechanism::ALL[house.mechanism],
             );
-            builder.load(area, "Load", house.load_wh.iter().map(|&wh| Energy::from_wh(wh)).collect());
-            builder.pv(area, "PV", house.pv_wh.iter().map(|&wh| Energy::from_wh(wh)).collect());
+            builder.load(
+                area,
+                "Load",
+                house
+                    .load_wh
+                    .iter()
+                    .map(|&wh| Energy::from_wh(wh))
+                    .collect(),
+            );
+            builder.pv(
+                area,
+                "PV",
+                house.pv_wh.iter().map(|&wh| Energy::from_wh(wh)).collect(),
+            );
             if house.storage {
                 builder.storage(area, "Battery", 5, 3);
             }

@@ -143,9 +143,18 @@ mod tests {
             parse_fixed("0.0000001", 1_000_000),
             Err(DecimalError::TooPrecise { .. })
         ));
-        assert!(matches!(parse_fixed("1e3", 1_000), Err(DecimalError::NotANumber { .. })));
-        assert!(matches!(parse_fixed("", 1_000), Err(DecimalError::NotANumber { .. })));
-        assert!(matches!(parse_fixed("-", 1_000), Err(DecimalError::NotANumber { .. })));
+        assert!(matches!(
+            parse_fixed("1e3", 1_000),
+            Err(DecimalError::NotANumber { .. })
+        ));
+        assert!(matches!(
+            parse_fixed("", 1_000),
+            Err(DecimalError::NotANumber { .. })
+        ));
+        assert!(matches!(
+            parse_fixed("-", 1_000),
+            Err(DecimalError::NotANumber { .. })
+        ));
         assert!(matches!(
             parse_fixed("99999999999999999999", 1_000),
             Err(DecimalError::OutOfRange { .. })
@@ -163,7 +172,10 @@ mod tests {
     #[test]
     fn round_trips() {
         for value in [0, 1, -1, 999_999, 1_000_001, 123_456_789, -987_654_321] {
-            assert_eq!(parse_fixed(&format_fixed(value, 1_000_000), 1_000_000), Ok(value));
+            assert_eq!(
+                parse_fixed(&format_fixed(value, 1_000_000), 1_000_000),
+                Ok(value)
+            );
         }
     }
 }

@@ -202,6 +202,7 @@ impl Money {
     /// The money for `energy` at `price`: price × energy / 1 kWh, computed in `i128` and rounded
     /// half away from zero to a micro-unit. Saturates at the `i64` range (never reached for any
     /// physical quantity: 9.2·10¹² currency units).
+    #[inline]
     pub fn for_energy(price: Price, energy: Energy) -> Money {
         let product = price.0 as i128 * energy.0 as i128;
         let divisor = MWH_PER_KWH as i128;
@@ -313,7 +314,11 @@ pub enum Mechanism {
 
 impl Mechanism {
     /// All mechanisms, in a stable order.
-    pub const ALL: [Mechanism; 3] = [Mechanism::PayAsOffer, Mechanism::PayAsBid, Mechanism::PayAsClear];
+    pub const ALL: [Mechanism; 3] = [
+        Mechanism::PayAsOffer,
+        Mechanism::PayAsBid,
+        Mechanism::PayAsClear,
+    ];
 
     /// Whether bids are visible outside the market they were posted in.
     pub fn is_two_sided(self) -> bool {
@@ -331,7 +336,9 @@ impl Mechanism {
 
     /// Parses a name as written by [`Mechanism::name`].
     pub fn from_name(name: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|mechanism| mechanism.name() == name)
+        Self::ALL
+            .into_iter()
+            .find(|mechanism| mechanism.name() == name)
     }
 }
 
@@ -353,6 +360,7 @@ impl GridFee {
     /// Offers become dearer by the fee; bids become cheaper so that the buyer, paying the fee on
     /// top, never pays more than its limit. Percentages on bids divide (rounding down), so that
     /// `forward(bid) × (1 + pct) ≤ bid`.
+    #[inline]
     pub fn forward(self, side: Side, price: Price) -> Price {
         match (self, side) {
             (GridFee::None, _) => price,
@@ -378,6 +386,7 @@ impl GridFee {
 }
 
 /// Integer division rounding toward negative infinity.
+#[inline]
 pub fn div_floor_i128(numerator: i128, denominator: i128) -> i128 {
     let quotient = numerator / denominator;
     if (numerator % denominator != 0) && ((numerator < 0) != (denominator < 0)) {
@@ -388,6 +397,7 @@ pub fn div_floor_i128(numerator: i128, denominator: i128) -> i128 {
 }
 
 /// Integer division rounding toward positive infinity.
+#[inline]
 pub fn div_ceil_i128(numerator: i128, denominator: i128) -> i128 {
     -div_floor_i128(-numerator, denominator)
 }

@@ -2,8 +2,8 @@
 #![allow(dead_code)]
 
 use nestgrid_grid::{
-    Area, Asset, AssetKind, GridConnectionSpec, LoadSpec, PriceSeries, ProfileUse, PvSpec, RateRange, Settings,
-    StorageSpec, Topology,
+    Area, Asset, AssetKind, GridConnectionSpec, LoadSpec, PriceSeries, ProfileUse, PvSpec,
+    RateRange, Settings, StorageSpec, Topology,
 };
 use nestgrid_sim::{AreaSlot, Recorder, TradeRecord};
 use nestgrid_types::{AreaId, AssetId, Energy, GridFee, Mechanism, Power, Price};
@@ -136,7 +136,10 @@ impl Builder {
                     name: name.clone(),
                     path: name.clone(),
                     parent: parent.map(|parent| AreaId(new_index[parent] as u32)),
-                    children: children[old].iter().map(|&child| AreaId(new_index[child] as u32)).collect(),
+                    children: children[old]
+                        .iter()
+                        .map(|&child| AreaId(new_index[child] as u32))
+                        .collect(),
                     assets: vec![],
                     depth: 0,
                     fee: *fee,

@@ -222,11 +222,12 @@ impl AssetAgent {
         }
     }
 
-    /// Energy stored now, for assets that store.
+    /// Energy stored now: a battery's charge, or the plugged-in vehicle's (none while no
+    /// vehicle is plugged in).
     pub fn stored(&self) -> Option<Energy> {
         match &self.model {
             Model::Storage(storage) => Some(storage.stored),
-            Model::EvCharger(charger) => Some(charger.battery),
+            Model::EvCharger(charger) => charger.active.map(|_| charger.battery),
             _ => None,
         }
     }

@@ -349,14 +349,18 @@ pub(crate) fn expand_sessions(
         if end <= first {
             continue;
         }
-        let share =
+        // Energy charged by the end of `slots` slots of the whole session, rounded down.
+        // Shares are differences of these cumulative amounts, so a session cut by the start
+        // of the run still reaches exactly `initial + needed` at its departure.
+        let charged_after =
             |slots: i64| (energy.needed as i128 * slots as i128 / full_slots as i128) as i64;
+        let before = charged_after(first - arrival_slot);
         result.push(ChargingSession {
             arrival_slot: first as u32,
             departure_slot: end as u32,
-            energy_needed: Energy(share(end - first)),
+            energy_needed: Energy(charged_after(end - arrival_slot) - before),
             battery_capacity: Energy(energy.battery),
-            initial_energy: Energy(energy.initial + share(first - arrival_slot)),
+            initial_energy: Energy(energy.initial + before),
         });
     }
     if problems.len() > before {

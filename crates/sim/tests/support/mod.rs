@@ -2,8 +2,8 @@
 #![allow(dead_code)]
 
 use nestgrid_grid::{
-    Area, Asset, AssetKind, GridConnectionSpec, LoadSpec, PriceSeries, ProfileUse, PvSpec,
-    RateRange, Settings, StorageSpec, Topology,
+    Area, Asset, AssetKind, ChargingSession, EvChargerSpec, GridConnectionSpec, LoadSpec,
+    PriceSeries, ProfileUse, PvSpec, RateRange, Settings, StorageSpec, Topology,
 };
 use nestgrid_sim::{AreaSlot, Recorder, TradeRecord};
 use nestgrid_types::{AreaId, AssetId, Energy, GridFee, Mechanism, Power, Price};
@@ -100,6 +100,28 @@ impl Builder {
                 discharge_efficiency_ppm: 950_000,
                 initial_soc_ppm: 500_000,
                 min_soc_ppm: 100_000,
+                buying: RateRange::default(),
+                selling: RateRange::default(),
+                update_interval_ticks: 4,
+            }),
+        ));
+    }
+
+    pub fn ev(
+        &mut self,
+        area: usize,
+        name: &str,
+        sessions: Vec<ChargingSession>,
+        power_kw: i64,
+        bidirectional: bool,
+    ) {
+        self.assets.push((
+            name.into(),
+            area,
+            AssetKind::EvCharger(EvChargerSpec {
+                sessions,
+                max_power: Power::from_kw(power_kw),
+                bidirectional,
                 buying: RateRange::default(),
                 selling: RateRange::default(),
                 update_interval_ticks: 4,

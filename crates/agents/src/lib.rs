@@ -19,4 +19,4 @@ mod seen;
 
 pub use models::{AgentError, AssetAgent, Delivery, Leg, Plan, build_agents};
 pub use ramp::Ramp;
-pub use seen::{SeenPrices, boundaries_between, forward_along, seen_prices};
+pub use seen::{SeenPrices, boundaries_between, forward_along, reference_connections, seen_prices};

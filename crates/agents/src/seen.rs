@@ -54,9 +54,10 @@ pub struct SeenPrices {
     pub grid_buy: Price,
 }
 
-/// For each area, the grid connection it uses as reference: the nearest one found walking up the
-/// tree (an area's own assets first), or else the first grid connection of the scenario.
-fn reference_connections(topology: &Topology) -> Vec<Option<nestgrid_types::AssetId>> {
+/// For each area, the grid connection it uses as reference (for default rates and for settling
+/// imbalances): the nearest one found walking up the tree (an area's own assets first), or else
+/// the first grid connection of the scenario.
+pub fn reference_connections(topology: &Topology) -> Vec<Option<nestgrid_types::AssetId>> {
     let first = topology
         .assets
         .iter()

@@ -30,7 +30,9 @@
 use crate::accounts::{AreaAccount, AreaSlot, AssetAccount};
 use crate::chain::Chain;
 use crate::{Recorder, SimError, TradeRecord};
-use nestgrid_agents::{AssetAgent, Ramp, SeenPrices, build_agents, seen_prices};
+use nestgrid_agents::{
+    AssetAgent, Ramp, SeenPrices, build_agents, reference_connections, seen_prices,
+};
 use nestgrid_grid::Topology;
 use nestgrid_market::Scratch;
 use nestgrid_types::limits::{MAX_AREA_DEPTH, MAX_FORWARDED_DOWN_PER_TICK};
@@ -144,12 +146,6 @@ struct DownList {
     offers: Vec<DownEntry>,
 }
 
-/// Where an order of a clearing came from: a book entry or the parent's down list.
-#[derive(Clone, Copy, Debug)]
-struct Source {
-    order: u32,
-}
-
 /// The simulation of one topology.
 pub struct Engine<'t> {
     topology: &'t Topology,
@@ -173,8 +169,6 @@ pub struct Engine<'t> {
     parent_version_seen: Vec<u64>,
     bids: Vec<Order>,
     offers: Vec<Order>,
-    bid_sources: Vec<Source>,
-    offer_sources: Vec<Source>,
     matches: Vec<Match>,
     scratch: Scratch,
     chain: Chain,
@@ -227,7 +221,7 @@ impl<'t> Engine<'t> {
             .collect();
         let mut top_down = topology.bottom_up.clone();
         top_down.reverse();
-        let reference_grid = reference_grids(topology, &agents);
+        let reference_grid = reference_connections(topology);
         let seen_constant = topology.assets.iter().all(|asset| match &asset.kind {
             nestgrid_grid::AssetKind::GridConnection(spec) => {
                 matches!(spec.tariff, nestgrid_grid::PriceSeries::Constant(_))
@@ -253,8 +247,6 @@ impl<'t> Engine<'t> {
             parent_version_seen: vec![u64::MAX; area_count],
             bids: Vec::new(),
             offers: Vec::new(),
-            bid_sources: Vec::new(),
-            offer_sources: Vec::new(),
             matches: Vec::new(),
             scratch: Scratch::default(),
             chain: Chain::default(),
@@ -407,8 +399,6 @@ impl<'t> Engine<'t> {
         let index = area.index();
         self.bids.clear();
         self.offers.clear();
-        self.bid_sources.clear();
-        self.offer_sources.clear();
         let orders = &self.orders;
         let parent = self.parent[index];
         let fee = self.fees[index];
@@ -501,66 +491,30 @@ impl<'t> Engine<'t> {
                 price,
                 priority: ((entry.arrived as u64) << 32) | entry.order as u64,
             };
-            match order.side {
-                Side::Buy => {
-                    self.bids.push(book_order);
-                    self.bid_sources.push(Source { order: entry.order });
-                }
-                Side::Sell => {
-                    self.offers.push(book_order);
-                    self.offer_sources.push(Source { order: entry.order });
-                }
+            match entry.side {
+                Side::Buy => self.bids.push(book_order),
+                Side::Sell => self.offers.push(book_order),
             }
         }
         // What the parent forwards down. A forwarded order can only match an order of this
         // market's own book (two orders from the parent are the same participant), so the walk
         // stops at the first one that cannot cross the book's best price.
         if parent != NONE {
-            let from_parent = Participant::Area(AreaId(parent));
             let list = &self.down[parent as usize];
-            if let Some(book_best_offer) = book_best_offer
+            let walk = DownWalk {
+                orders,
+                subtree: area.0..end,
+                fee,
+                participant: Participant::Area(AreaId(parent)),
+                tick,
+            };
+            if let Some(bound) = book_best_offer
                 && self.two_sided[index]
             {
-                for down in &list.bids {
-                    let price = fee.forward(Side::Buy, down.price);
-                    if price < book_best_offer {
-                        break;
-                    }
-                    if !usable(&down) {
-                        continue;
-                    }
-                    let order = &orders[down.order as usize];
-                    self.bids.push(Order {
-                        key: down.order as u64,
-                        participant: from_parent,
-                        side: Side::Buy,
-                        energy: order.remaining,
-                        price,
-                        priority: ((tick as u64) << 32) | down.order as u64,
-                    });
-                    self.bid_sources.push(Source { order: down.order });
-                }
+                walk.push(&list.bids, Side::Buy, bound, &mut self.bids);
             }
-            if let Some(book_best_bid) = book_best_bid {
-                for down in &list.offers {
-                    let price = fee.forward(Side::Sell, down.price);
-                    if price > book_best_bid {
-                        break;
-                    }
-                    if !usable(&down) {
-                        continue;
-                    }
-                    let order = &orders[down.order as usize];
-                    self.offers.push(Order {
-                        key: down.order as u64,
-                        participant: from_parent,
-                        side: Side::Sell,
-                        energy: order.remaining,
-                        price,
-                        priority: ((tick as u64) << 32) | down.order as u64,
-                    });
-                    self.offer_sources.push(Source { order: down.order });
-                }
+            if let Some(bound) = book_best_bid {
+                walk.push(&list.offers, Side::Sell, bound, &mut self.offers);
             }
         }
         if self.bids.is_empty()
@@ -579,13 +533,14 @@ impl<'t> Engine<'t> {
             &mut self.matches,
         );
         debug_assert_eq!(
-            nestgrid_market::check(&self.bids, &self.offers, &self.matches),
+            nestgrid_market::check_clearing(mechanism, &self.bids, &self.offers, &self.matches),
             Ok(())
         );
         for position in 0..self.matches.len() {
             let found = self.matches[position];
-            let buy = self.bid_sources[found.bid as usize].order;
-            let sell = self.offer_sources[found.offer as usize].order;
+            // Keys are live-order indices.
+            let buy = self.bids[found.bid as usize].key as u32;
+            let sell = self.offers[found.offer as usize].key as u32;
             self.apply(
                 slot,
                 tick,
@@ -938,6 +893,47 @@ impl<'t> Engine<'t> {
     }
 }
 
+/// The orders a parent forwards down, as one child market sees them.
+struct DownWalk<'a> {
+    orders: &'a [LiveOrder],
+    /// The child's subtree (pre-order range): its own orders are not shown back to it.
+    subtree: std::ops::Range<u32>,
+    /// The child's boundary fee, crossed on the way down.
+    fee: GridFee,
+    /// The parent area agent, as the child market sees it.
+    participant: Participant,
+    tick: TickIndex,
+}
+
+impl DownWalk<'_> {
+    /// Appends, best first, the orders of `list` that can cross `bound` (the best price of the
+    /// other side of the child's own book), skipping filled ones and the child's own.
+    fn push(&self, list: &[DownEntry], side: Side, bound: Price, out: &mut Vec<Order>) {
+        for down in list {
+            let price = self.fee.forward(side, down.price);
+            let crosses = match side {
+                Side::Buy => price >= bound,
+                Side::Sell => price <= bound,
+            };
+            if !crosses {
+                break;
+            }
+            let order = &self.orders[down.order as usize];
+            if order.remaining.0 == 0 || self.subtree.contains(&order.origin.0) {
+                continue;
+            }
+            out.push(Order {
+                key: down.order as u64,
+                participant: self.participant,
+                side,
+                energy: order.remaining,
+                price,
+                priority: ((self.tick as u64) << 32) | down.order as u64,
+            });
+        }
+    }
+}
+
 /// Keeps the [`MAX_FORWARDED_DOWN_PER_TICK`] smallest entries by `key` whose orders still have
 /// energy, sorted. Candidates are narrowed by price first (a sequential select), and only the
 /// survivors' live orders are read.
@@ -954,25 +950,4 @@ fn keep_best<K: Ord>(
     list.retain(|down| orders[down.order as usize].remaining.0 > 0);
     list.sort_unstable_by_key(&key);
     list.truncate(MAX_FORWARDED_DOWN_PER_TICK);
-}
-
-/// For each area, the grid connection that settles its imbalances: the nearest one up the
-/// tree, else the first of the scenario.
-fn reference_grids(topology: &Topology, agents: &[AssetAgent]) -> Vec<Option<AssetId>> {
-    let first = agents
-        .iter()
-        .position(AssetAgent::is_grid_connection)
-        .map(|index| AssetId(index as u32));
-    let mut reference = vec![None; topology.areas.len()];
-    for (index, area) in topology.areas.iter().enumerate() {
-        let own = area
-            .assets
-            .iter()
-            .copied()
-            .find(|asset| agents[asset.index()].is_grid_connection());
-        reference[index] = own
-            .or_else(|| area.parent.and_then(|parent| reference[parent.index()]))
-            .or(first);
-    }
-    reference
 }

@@ -258,27 +258,26 @@ impl Recorder for CsvRecorder {
 
 /// Sums of asset accounts over each area's subtree.
 pub fn subtree_bills(topology: &Topology, outcome: &Outcome) -> Vec<AssetAccount> {
-    let mut sums = vec![AssetAccount::default(); topology.areas.len()];
-    for (index, asset) in topology.assets.iter().enumerate() {
-        add_account(&mut sums[asset.area.index()], &outcome.assets[index]);
-    }
-    for &area in &topology.bottom_up {
-        if let Some(parent) = topology.areas[area.index()].parent {
-            let child = sums[area.index()].clone();
-            add_account(&mut sums[parent.index()], &child);
-        }
-    }
-    sums
+    subtree_sums(topology, outcome, |_| true)
 }
 
 /// Like [`subtree_bills`], leaving out grid connections (the households' side only).
 fn subtree_bills_without_grid(topology: &Topology, outcome: &Outcome) -> Vec<AssetAccount> {
+    subtree_sums(topology, outcome, |asset| {
+        !matches!(asset.kind, nestgrid_grid::AssetKind::GridConnection(_))
+    })
+}
+
+fn subtree_sums(
+    topology: &Topology,
+    outcome: &Outcome,
+    include: impl Fn(&nestgrid_grid::Asset) -> bool,
+) -> Vec<AssetAccount> {
     let mut sums = vec![AssetAccount::default(); topology.areas.len()];
     for (index, asset) in topology.assets.iter().enumerate() {
-        if matches!(asset.kind, nestgrid_grid::AssetKind::GridConnection(_)) {
-            continue;
+        if include(asset) {
+            add_account(&mut sums[asset.area.index()], &outcome.assets[index]);
         }
-        add_account(&mut sums[asset.area.index()], &outcome.assets[index]);
     }
     for &area in &topology.bottom_up {
         if let Some(parent) = topology.areas[area.index()].parent {

@@ -145,20 +145,26 @@ fn run(
     let started = Instant::now();
     let simulation = Simulation::new(&topology).map_err(|error| anyhow::anyhow!("{error}"))?;
     let slots = topology.settings.slot_count as u64;
-    let bar = if quiet {
-        indicatif::ProgressBar::hidden()
-    } else {
-        let bar = indicatif::ProgressBar::new(slots);
-        bar.set_style(
-            indicatif::ProgressStyle::with_template(
-                "{elapsed_precise} [{bar:40}] {pos}/{len} slots {msg}",
-            )
-            .expect("valid template")
-            .progress_chars("=> "),
-        );
-        bar
+    // The bar appears only once a run has taken more than a moment.
+    let bar = indicatif::ProgressBar::with_draw_target(
+        Some(slots),
+        indicatif::ProgressDrawTarget::hidden(),
+    );
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{elapsed_precise} [{bar:40}] {pos}/{len} slots, {eta} left",
+        )
+        .expect("valid template")
+        .progress_chars("=> "),
+    );
+    let mut shown = quiet;
+    let mut progress = |done: u32| {
+        if !shown && started.elapsed() > std::time::Duration::from_millis(500) {
+            bar.set_draw_target(indicatif::ProgressDrawTarget::stderr());
+            shown = true;
+        }
+        bar.set_position(done as u64);
     };
-    let mut progress = |done: u32| bar.set_position(done as u64);
     let mut csv =
         CsvRecorder::create(out, &topology).map_err(|error| anyhow::anyhow!("{error}"))?;
     let outcome = if no_trades {

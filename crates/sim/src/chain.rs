@@ -13,6 +13,11 @@
 //! so the seller never receives less than its offer and the buyer never pays more than its bid.
 //! Money is rounded once per market (`Money::for_energy`); the fee at a boundary is the
 //! difference of the two neighbouring amounts, so buyer paid = seller received + Σ fees exactly.
+//!
+//! Two-price mechanisms (the buyer pays more than the seller receives in the matching market)
+//! add one step: in the matching market the seller's side is priced at the seller price and the
+//! buyer's side at the buyer price; the difference is the operator surplus of that market, so
+//! buyer paid = seller received + Σ fees + surplus.
 
 use nestgrid_grid::Topology;
 use nestgrid_types::{AreaId, Energy, Money, Price, Side};
@@ -28,11 +33,15 @@ pub(crate) struct Chain {
     pub amounts: Vec<Money>,
     /// Position of the lowest common ancestor in `markets`.
     pub top: usize,
+    /// Position of the matching market in `markets`.
+    pub at: usize,
+    /// Money on the buyer's side of the matching market (equal to `amounts[at]`, the seller's
+    /// side, for single-price mechanisms).
+    pub buyer_amount_at: Money,
 }
 
 impl Chain {
-    /// Prices the path of `energy` matched at `price` in market `at`, sold from `seller_area`
-    /// and bought into `buyer_area`. Reuses the vectors.
+    /// Prices the path of `energy` matched at one `price` in market `at`.
     pub fn build(
         &mut self,
         topology: &Topology,
@@ -42,6 +51,28 @@ impl Chain {
         price: Price,
         energy: Energy,
     ) {
+        self.build_two_prices(
+            topology,
+            seller_area,
+            buyer_area,
+            at,
+            (price, price),
+            energy,
+        );
+    }
+
+    /// Prices the path of `energy` matched in market `at` at `(seller_price, buyer_price)`,
+    /// sold from `seller_area` and bought into `buyer_area`. Reuses the vectors.
+    pub fn build_two_prices(
+        &mut self,
+        topology: &Topology,
+        seller_area: AreaId,
+        buyer_area: AreaId,
+        at: AreaId,
+        (seller_price, buyer_price): (Price, Price),
+        energy: Energy,
+    ) {
+        debug_assert!(seller_price <= buyer_price);
         self.markets.clear();
         let areas = &topology.areas;
         // Seller side: up from the seller's market until the area that contains the buyer.
@@ -69,16 +100,19 @@ impl Chain {
             .position(|&market| market == at)
             .expect("a match happens on the path between its orders");
         let count = self.markets.len();
+        self.at = at_index;
         self.prices.clear();
         self.prices.resize(count, Price::ZERO);
-        self.prices[at_index] = price;
+        self.prices[at_index] = seller_price;
         for index in (0..at_index).rev() {
             let fee = areas[self.lower(index).index()].fee;
             self.prices[index] = fee.forward(Side::Buy, self.prices[index + 1]);
         }
+        let mut previous = buyer_price;
         for index in at_index + 1..count {
             let fee = areas[self.lower(index - 1).index()].fee;
-            self.prices[index] = fee.forward(Side::Sell, self.prices[index - 1]);
+            previous = fee.forward(Side::Sell, previous);
+            self.prices[index] = previous;
         }
         self.amounts.clear();
         self.amounts.extend(
@@ -86,6 +120,12 @@ impl Chain {
                 .iter()
                 .map(|&price| Money::for_energy(price, energy)),
         );
+        self.buyer_amount_at = Money::for_energy(buyer_price, energy);
+    }
+
+    /// The operator surplus of the matching market.
+    pub fn surplus(&self) -> Money {
+        self.buyer_amount_at - self.amounts[self.at]
     }
 
     /// The area whose boundary lies between `markets[index]` and `markets[index + 1]`: the
@@ -100,15 +140,36 @@ impl Chain {
 
     /// The fee collected at the boundary between `markets[index]` and `markets[index + 1]`.
     pub fn fee(&self, index: usize) -> Money {
-        self.amounts[index + 1] - self.amounts[index]
+        let below = if index == self.at {
+            self.buyer_amount_at
+        } else {
+            self.amounts[index]
+        };
+        self.amounts[index + 1] - below
+    }
+
+    /// Fees on the buyer's side of the path (boundaries between the LCA and the buyer).
+    pub fn buyer_fees(&self) -> Money {
+        (self.top..self.markets.len() - 1)
+            .map(|index| self.fee(index))
+            .sum()
+    }
+
+    /// Fees on the seller's side of the path (boundaries between the seller and the LCA).
+    pub fn seller_fees(&self) -> Money {
+        (0..self.top).map(|index| self.fee(index)).sum()
     }
 
     /// What the buyer pays in total.
     pub fn buyer_pays(&self) -> Money {
-        *self
-            .amounts
-            .last()
-            .expect("a chain has at least one market")
+        if self.at + 1 == self.markets.len() {
+            self.buyer_amount_at
+        } else {
+            *self
+                .amounts
+                .last()
+                .expect("a chain has at least one market")
+        }
     }
 
     /// What the seller receives.
@@ -116,9 +177,14 @@ impl Chain {
         self.amounts[0]
     }
 
-    /// The energy's value at the LCA, before any fee: the "market price" part of both bills.
-    pub fn at_top(&self) -> Money {
-        self.amounts[self.top]
+    /// What the buyer spent on energy: what it paid less the fees on its side of the path.
+    pub fn buyer_spent(&self) -> Money {
+        self.buyer_pays() - self.buyer_fees()
+    }
+
+    /// What the seller earned for energy: what it received plus the fees on its side.
+    pub fn seller_earned(&self) -> Money {
+        self.seller_receives() + self.seller_fees()
     }
 }
 
@@ -228,6 +294,50 @@ mod tests {
         );
         assert_eq!(chain.markets, [AreaId(2)]);
         assert_eq!(chain.buyer_pays(), chain.seller_receives());
+    }
+
+    #[test]
+    fn a_spread_is_the_matching_market_s_surplus() {
+        let topology = three_levels(GridFee::Constant(Price(10_000)));
+        let mut chain = Chain::default();
+        let energy = Energy(1_000_000);
+        // House 2 sells to house 5; matched at the root, buyer pays 0.22, seller gets 0.20.
+        chain.build_two_prices(
+            &topology,
+            AreaId(2),
+            AreaId(5),
+            AreaId(0),
+            (Price(200_000), Price(220_000)),
+            energy,
+        );
+        assert_eq!(
+            chain.prices,
+            [180_000, 190_000, 200_000, 230_000, 240_000].map(Price)
+        );
+        assert_eq!(chain.surplus(), Money(20_000));
+        let fees: Money = (0..4).map(|index| chain.fee(index)).sum();
+        assert_eq!(fees, Money(40_000));
+        assert_eq!(
+            chain.buyer_pays(),
+            chain.seller_receives() + fees + chain.surplus()
+        );
+        assert_eq!(chain.buyer_spent() - chain.seller_earned(), chain.surplus());
+        // Matched in the buyer's own market: the spread is still only that market's.
+        chain.build_two_prices(
+            &topology,
+            AreaId(2),
+            AreaId(5),
+            AreaId(5),
+            (Price(200_000), Price(205_000)),
+            energy,
+        );
+        assert_eq!(chain.buyer_pays(), Money(205_000));
+        assert_eq!(chain.surplus(), Money(5_000));
+        let fees: Money = (0..4).map(|index| chain.fee(index)).sum();
+        assert_eq!(
+            chain.buyer_pays(),
+            chain.seller_receives() + fees + chain.surplus()
+        );
     }
 
     #[test]

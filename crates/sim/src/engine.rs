@@ -628,11 +628,10 @@ impl<'t> Engine<'t> {
         self.trade_count += 1;
         let top_area = chain.markets[chain.top];
         self.area_accounts[top_area.index()].traded_inside += energy;
-        let at_top = chain.at_top();
         let buyer_account = &mut self.asset_accounts[buyer.index()];
         buyer_account.bought += energy;
-        buyer_account.spent += at_top;
-        buyer_account.fees_paid += chain.buyer_pays() - at_top;
+        buyer_account.spent += chain.buyer_spent();
+        buyer_account.fees_paid += chain.buyer_fees();
         let same_area = buyer_area == seller_area;
         if same_area {
             buyer_account.traded_inside += energy;
@@ -641,8 +640,8 @@ impl<'t> Engine<'t> {
         }
         let seller_account = &mut self.asset_accounts[seller.index()];
         seller_account.sold += energy;
-        seller_account.earned += at_top;
-        seller_account.fees_paid += at_top - chain.seller_receives();
+        seller_account.earned += chain.seller_earned();
+        seller_account.fees_paid += chain.seller_fees();
         if same_area {
             seller_account.traded_inside += energy;
         } else {

@@ -14,7 +14,10 @@ mod bench;
 /// nestgrid — nested local energy markets (the D3A model): every area of the grid runs its own
 /// market and trades what it cannot balance inside with the area above it.
 #[derive(Parser)]
-#[command(name = "nestgrid", version, about, long_about = None, after_help = "\
+#[command(
+    name = "nestgrid",
+    version,
+    after_help = "\
 Start here:
   nestgrid run                      simulate the built-in village (30 houses) for one day
   nestgrid scenario > my.yaml       write the built-in scenario as a starting point
@@ -22,7 +25,8 @@ Start here:
   nestgrid run my.yaml --out out    simulate it; results go to out/
   nestgrid bench                    time 1,000 houses for one day with each mechanism
 
-Scenario format: docs/scenario-reference.md; results columns: docs/results.md")]
+Scenario format: docs/scenario-reference.md; results columns: docs/results.md"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -47,7 +51,8 @@ enum Command {
         /// (pay-as-offer, pay-as-bid, pay-as-clear).
         #[arg(long, value_parser = parse_mechanism)]
         mechanism: Option<Mechanism>,
-        /// Do not write trades.csv (large for big scenarios); everything else is written.
+        /// Do not write trades.csv (large for big scenarios; an old one in --out is removed);
+        /// everything else is written.
         #[arg(long)]
         no_trades: bool,
         /// No progress bar and no summary table.
@@ -165,15 +170,11 @@ fn run(
         }
         bar.set_position(done as u64);
     };
-    let mut csv =
-        CsvRecorder::create(out, &topology).map_err(|error| anyhow::anyhow!("{error}"))?;
-    let outcome = if no_trades {
-        let mut recorder = WithoutTrades(&mut csv);
-        simulation.run(&mut recorder, &mut progress)
-    } else {
-        simulation.run(&mut csv, &mut progress)
-    }
-    .map_err(|error| anyhow::anyhow!("{error}"))?;
+    let mut csv = CsvRecorder::create(out, &topology, !no_trades)
+        .map_err(|error| anyhow::anyhow!("{error}"))?;
+    let outcome = simulation
+        .run(&mut csv, &mut progress)
+        .map_err(|error| anyhow::anyhow!("{error}"))?;
     bar.finish_and_clear();
     csv.finish().map_err(|error| anyhow::anyhow!("{error}"))?;
     write_bills(out, &topology, &outcome).map_err(|error| anyhow::anyhow!("{error}"))?;
@@ -191,34 +192,13 @@ fn run(
         println!();
         print!("{}", summary_table(&topology, &outcome));
         println!();
+        let trades = if no_trades { "" } else { "trades.csv, " };
         println!(
-            "Results in {}/: trades.csv, area_slots.csv, storage.csv, bills.csv, kpis.json",
+            "Results in {}/: {trades}area_slots.csv, storage.csv, bills.csv, kpis.json",
             out.display()
         );
     }
     Ok(())
-}
-
-/// Passes everything but trades on to a recorder.
-struct WithoutTrades<'a>(&'a mut CsvRecorder);
-
-impl nestgrid_sim::Recorder for WithoutTrades<'_> {
-    fn area_slot(
-        &mut self,
-        slot: u32,
-        area: nestgrid_types::AreaId,
-        record: &nestgrid_sim::AreaSlot,
-    ) {
-        self.0.area_slot(slot, area, record);
-    }
-    fn stored(
-        &mut self,
-        slot: u32,
-        asset: nestgrid_types::AssetId,
-        stored: nestgrid_types::Energy,
-    ) {
-        self.0.stored(slot, asset, stored);
-    }
 }
 
 fn validate(scenario: &Path) -> Result<()> {

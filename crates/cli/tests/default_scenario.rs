@@ -129,11 +129,13 @@ fn results_of_the_default_scenario_are_consistent() {
         let inflow = number(row, "production_kwh")
             + number(row, "storage_discharge_kwh")
             + number(row, "grid_supply_kwh")
-            + number(row, "imported_kwh");
+            + number(row, "imported_kwh")
+            + number(row, "unserved_kwh");
         let outflow = number(row, "consumption_kwh")
             + number(row, "storage_charge_kwh")
             + number(row, "grid_absorb_kwh")
-            + number(row, "exported_kwh");
+            + number(row, "exported_kwh")
+            + number(row, "curtailed_kwh");
         assert!(
             (inflow - outflow).abs() <= 1,
             "slot {slot}, {area}: in {inflow} µkWh ≠ out {outflow} µkWh"
@@ -247,10 +249,11 @@ fn results_of_the_default_scenario_are_consistent() {
         .iter()
         .map(|row| number(row, &total_column))
         .sum();
+    let surplus_column = format!("surplus_collected_{currency}");
     assert_eq!(
-        asset_totals + number(root_row, &collected_column),
+        asset_totals + number(root_row, &collected_column) + number(root_row, &surplus_column),
         0,
-        "asset totals + fees collected by every area"
+        "asset totals + fees and surplus collected by every area"
     );
     let asset_fees: i64 = asset_rows
         .iter()

@@ -38,10 +38,11 @@ pub fn summary(topology: &Topology) -> String {
     let mut text = String::new();
     let _ = writeln!(
         text,
-        "{}: {} areas ({} levels below the root), {} assets ({})",
+        "{}: {} areas ({} {} below the root), {} assets ({})",
         settings.name,
         topology.areas.len(),
         depth,
+        if depth == 1 { "level" } else { "levels" },
         topology.assets.len(),
         if kinds.is_empty() {
             "none".to_string()

@@ -69,6 +69,11 @@ pub struct AreaSlot {
     pub grid_supply: Energy,
     /// Energy grid connections inside the area took in.
     pub grid_absorb: Energy,
+    /// Energy the subtree's meters demanded beyond what was traded, with no grid connection
+    /// anywhere to supply it (only in scenarios without one): load that went unserved.
+    pub unserved: Energy,
+    /// Energy produced beyond what was traded, with no grid connection to take it: curtailed.
+    pub curtailed: Energy,
     /// Energy traded in this area's own market (each trade once).
     pub market_energy: Energy,
     /// Number of trades in this area's own market.
@@ -90,13 +95,14 @@ impl AreaSlot {
     pub fn local_production(&self) -> Energy {
         self.production + self.storage_discharge
     }
-    /// Energy from outside: imports plus what grid connections inside supplied.
+    /// Energy from outside: imports plus what grid connections inside supplied (plus unserved
+    /// demand, which the balance counts as if supplied from nowhere).
     pub fn external_in(&self) -> Energy {
-        self.imported + self.grid_supply
+        self.imported + self.grid_supply + self.unserved
     }
-    /// Energy to outside: exports plus what grid connections inside took in.
+    /// Energy to outside: exports plus what grid connections inside took in (plus curtailment).
     pub fn external_out(&self) -> Energy {
-        self.exported + self.grid_absorb
+        self.exported + self.grid_absorb + self.curtailed
     }
     /// Local use covered by local production in this slot: `min(local use, local production)`.
     /// Imports and exports are gross market volumes (an area may export a trade and import an
@@ -132,6 +138,8 @@ impl AreaSlot {
         self.storage_discharge += child.storage_discharge;
         self.grid_supply += child.grid_supply;
         self.grid_absorb += child.grid_absorb;
+        self.unserved += child.unserved;
+        self.curtailed += child.curtailed;
     }
 }
 
@@ -142,6 +150,10 @@ pub struct AreaAccount {
     pub fees_collected: Money,
     /// Energy traded between two parties of the subtree whose path turned in this market.
     pub traded_inside: Energy,
+    /// Energy of trades that crossed this area's boundary (in either direction).
+    pub traded_across: Energy,
+    /// Operator surplus of two-price clearings in this market.
+    pub surplus_collected: Money,
     /// Sum over slots of the record's fields.
     pub totals: AreaSlot,
     /// Σ self-consumed energy.

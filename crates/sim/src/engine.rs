@@ -178,6 +178,8 @@ pub struct Engine<'t> {
     /// Per-slot bought/sold per asset.
     slot_bought: Vec<Energy>,
     slot_sold: Vec<Energy>,
+    /// Per grid connection: energy supplied and absorbed in this slot, imbalances included.
+    slot_grid: Vec<(Energy, Energy)>,
     seen: Vec<Option<SeenPrices>>,
     seen_constant: bool,
     /// Distinct update intervals of this slot's orders whose price moves.
@@ -254,6 +256,7 @@ impl<'t> Engine<'t> {
             slot_areas: vec![AreaSlot::default(); area_count],
             slot_bought: vec![Energy::ZERO; topology.assets.len()],
             slot_sold: vec![Energy::ZERO; topology.assets.len()],
+            slot_grid: vec![(Energy::ZERO, Energy::ZERO); topology.assets.len()],
             seen: Vec::new(),
             seen_constant,
             intervals: Vec::new(),
@@ -311,6 +314,7 @@ impl<'t> Engine<'t> {
         }
         self.slot_bought.fill(Energy::ZERO);
         self.slot_sold.fill(Energy::ZERO);
+        self.slot_grid.fill((Energy::ZERO, Energy::ZERO));
         self.intervals.clear();
         for (index, agent) in self.agents.iter_mut().enumerate() {
             let area = self.topology.assets[index].area;
@@ -608,8 +612,10 @@ impl<'t> Engine<'t> {
             };
             if position < chain.top {
                 self.slot_areas[market.index()].exported += energy;
+                self.area_accounts[market.index()].traded_across += energy;
             } else if position > chain.top {
                 self.slot_areas[market.index()].imported += energy;
+                self.area_accounts[market.index()].traded_across += energy;
             }
             self.area_accounts[market.index()].fees_collected += fee;
             self.slot_areas[market.index()].add_trade(chain.prices[position], energy);
@@ -626,6 +632,7 @@ impl<'t> Engine<'t> {
             });
         }
         self.trade_count += 1;
+        self.area_accounts[area.index()].surplus_collected += chain.surplus();
         let top_area = chain.markets[chain.top];
         self.area_accounts[top_area.index()].traded_inside += energy;
         let buyer_account = &mut self.asset_accounts[buyer.index()];
@@ -794,11 +801,14 @@ impl<'t> Engine<'t> {
             let agent = &mut self.agents[index];
             let account = &mut self.asset_accounts[index];
             if agent.is_grid_connection() {
-                // A grid connection delivers what it traded; imbalances are added below.
+                // A grid connection delivers what it traded; imbalances are added as they are
+                // settled, and its peaks are taken once the slot is complete.
                 record.grid_supply += sold;
                 record.grid_absorb += bought;
                 account.energy_out += sold;
                 account.energy_in += bought;
+                self.slot_grid[index].0 += sold;
+                self.slot_grid[index].1 += bought;
                 continue;
             }
             let delivery = agent.deliver(
@@ -833,6 +843,12 @@ impl<'t> Engine<'t> {
             }
             account.imbalance_energy += imbalance;
             let Some(grid_asset) = self.reference_grid[area.index()] else {
+                // No grid connection anywhere: nothing supplies a shortage or takes a surplus.
+                if imbalance.0 > 0 {
+                    record.unserved += imbalance;
+                } else {
+                    record.curtailed -= imbalance;
+                }
                 continue;
             };
             let (tariff, feed_in) = self.agents[grid_asset.index()]
@@ -851,12 +867,23 @@ impl<'t> Engine<'t> {
             let grid_record = &mut self.slot_areas[grid_area.index()];
             if imbalance.0 > 0 {
                 grid_record.grid_supply += imbalance;
+                self.slot_grid[grid_asset.index()].0 += imbalance;
                 grid_account.energy_out += imbalance;
                 self.route(grid_area, area, imbalance);
             } else {
                 grid_record.grid_absorb -= imbalance;
+                self.slot_grid[grid_asset.index()].1 -= imbalance;
                 grid_account.energy_in -= imbalance;
                 self.route(area, grid_area, -imbalance);
+            }
+        }
+        // Grid connections' peaks: what they delivered in this slot, imbalances included.
+        for index in 0..self.agents.len() {
+            if self.agents[index].is_grid_connection() {
+                let account = &mut self.asset_accounts[index];
+                let (supplied, absorbed) = self.slot_grid[index];
+                account.peak_out = account.peak_out.max(supplied);
+                account.peak_in = account.peak_in.max(absorbed);
             }
         }
         // Subtree sums, leaves first.

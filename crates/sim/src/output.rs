@@ -52,7 +52,8 @@ pub fn slot_times(topology: &Topology) -> Vec<String> {
 
 /// Writes trades, area records and storage levels to CSV files in a folder, as they happen.
 pub struct CsvRecorder {
-    trades: BufWriter<File>,
+    /// `None` when trades are not kept (`run --no-trades`).
+    trades: Option<BufWriter<File>>,
     area_slots: BufWriter<File>,
     storage: BufWriter<File>,
     area_names: Vec<String>,
@@ -64,8 +65,10 @@ pub struct CsvRecorder {
 }
 
 impl CsvRecorder {
-    /// Creates the folder and the files with their header rows.
-    pub fn create(dir: &Path, topology: &Topology) -> Result<Self, SimError> {
+    /// Creates the folder and the files with their header rows. Without `with_trades`, no
+    /// `trades.csv` is written and one left by an earlier run is removed, so the folder never
+    /// mixes runs.
+    pub fn create(dir: &Path, topology: &Topology, with_trades: bool) -> Result<Self, SimError> {
         std::fs::create_dir_all(dir).map_err(|source| io_error(dir, source))?;
         let open = |name: &str| -> Result<BufWriter<File>, SimError> {
             let path = dir.join(name);
@@ -75,7 +78,15 @@ impl CsvRecorder {
         };
         let currency = topology.settings.currency.to_lowercase();
         let mut recorder = CsvRecorder {
-            trades: open("trades.csv")?,
+            trades: if with_trades {
+                Some(open("trades.csv")?)
+            } else {
+                let stale = dir.join("trades.csv");
+                if stale.exists() {
+                    std::fs::remove_file(&stale).map_err(|source| io_error(&stale, source))?;
+                }
+                None
+            },
             area_slots: open("area_slots.csv")?,
             storage: open("storage.csv")?,
             area_names: topology
@@ -98,28 +109,25 @@ impl CsvRecorder {
         );
         let areas_header = format!(
             "slot,time,area,bought_kwh,sold_kwh,imported_kwh,exported_kwh,production_kwh,consumption_kwh,\
-             storage_charge_kwh,storage_discharge_kwh,grid_supply_kwh,grid_absorb_kwh,self_consumed_kwh,\
+             storage_charge_kwh,storage_discharge_kwh,grid_supply_kwh,grid_absorb_kwh,unserved_kwh,curtailed_kwh,self_consumed_kwh,\
              market_energy_kwh,price_min_{currency}_per_kwh,price_mean_{currency}_per_kwh,price_max_{currency}_per_kwh,trades\n"
         );
-        recorder.write_header(true, &trades_header);
-        recorder.write_header(false, &areas_header);
-        let storage_header = "slot,time,asset,stored_kwh\n".to_string();
-        if let Err(source) = recorder.storage.write_all(storage_header.as_bytes()) {
-            recorder.error = Some(io_error(&dir.join("storage.csv"), source));
+        let storage_header = "slot,time,asset,stored_kwh\n";
+        let header_error = |name: &'static str| move |source| io_error(&dir.join(name), source);
+        if let Some(trades) = recorder.trades.as_mut() {
+            trades
+                .write_all(trades_header.as_bytes())
+                .map_err(header_error("trades.csv"))?;
         }
-        recorder.take_error()?;
+        recorder
+            .area_slots
+            .write_all(areas_header.as_bytes())
+            .map_err(header_error("area_slots.csv"))?;
+        recorder
+            .storage
+            .write_all(storage_header.as_bytes())
+            .map_err(header_error("storage.csv"))?;
         Ok(recorder)
-    }
-
-    fn write_header(&mut self, trades: bool, header: &str) {
-        let (writer, name) = if trades {
-            (&mut self.trades, "trades.csv")
-        } else {
-            (&mut self.area_slots, "area_slots.csv")
-        };
-        if let Err(source) = writer.write_all(header.as_bytes()) {
-            self.error = Some(io_error(&self.dir.join(name), source));
-        }
     }
 
     fn take_error(&mut self) -> Result<(), SimError> {
@@ -139,14 +147,20 @@ impl CsvRecorder {
     /// Flushes every file; returns the first error met while writing.
     pub fn finish(mut self) -> Result<(), SimError> {
         self.take_error()?;
-        for (writer, name) in [
-            (&mut self.trades, "trades.csv"),
-            (&mut self.area_slots, "area_slots.csv"),
-            (&mut self.storage, "storage.csv"),
-        ] {
+        let dir = self.dir.clone();
+        let files = self
+            .trades
+            .as_mut()
+            .map(|writer| (writer, "trades.csv"))
+            .into_iter()
+            .chain([
+                (&mut self.area_slots, "area_slots.csv"),
+                (&mut self.storage, "storage.csv"),
+            ]);
+        for (writer, name) in files {
             writer
                 .flush()
-                .map_err(|source| io_error(&self.dir.join(name), source))?;
+                .map_err(|source| io_error(&dir.join(name), source))?;
         }
         Ok(())
     }
@@ -161,7 +175,7 @@ fn io_error(path: &Path, source: std::io::Error) -> SimError {
 
 impl Recorder for CsvRecorder {
     fn trade(&mut self, record: &TradeRecord) {
-        if self.error.is_some() {
+        if self.error.is_some() || self.trades.is_none() {
             return;
         }
         let mut line = std::mem::take(&mut self.line);
@@ -185,7 +199,10 @@ impl Recorder for CsvRecorder {
         line.push(',');
         money(&mut line, record.fee);
         line.push('\n');
-        if let Err(source) = self.trades.write_all(line.as_bytes()) {
+        let Some(trades) = self.trades.as_mut() else {
+            return;
+        };
+        if let Err(source) = trades.write_all(line.as_bytes()) {
             self.error = Some(io_error(&self.dir.join("trades.csv"), source));
         }
         self.line = line;
@@ -215,6 +232,8 @@ impl Recorder for CsvRecorder {
             record.storage_discharge,
             record.grid_supply,
             record.grid_absorb,
+            record.unserved,
+            record.curtailed,
             record.self_consumed(),
             record.market_energy,
         ] {
@@ -311,42 +330,55 @@ pub fn write_bills(dir: &Path, topology: &Topology, outcome: &Outcome) -> Result
     let mut out = BufWriter::new(file);
     let currency = topology.settings.currency.to_lowercase();
     let mut text = format!(
-        "kind,name,bought_kwh,sold_kwh,spent_{c},earned_{c},fees_paid_{c},fees_collected_{c},imbalance_kwh,imbalance_{c},total_{c}\n",
+        "kind,name,bought_kwh,sold_kwh,spent_{c},earned_{c},fees_paid_{c},fees_collected_{c},surplus_collected_{c},imbalance_kwh,imbalance_{c},total_{c}\n",
         c = currency
     );
-    let mut row = |kind: &str, name: &str, account: &AssetAccount, collected: Money| {
-        let _ = write!(text, "{kind},{},", csv_field(name));
-        energy(&mut text, account.bought);
-        text.push(',');
-        energy(&mut text, account.sold);
-        for value in [account.spent, account.earned, account.fees_paid, collected] {
+    let mut row =
+        |kind: &str, name: &str, account: &AssetAccount, (fees, surplus): (Money, Money)| {
+            let _ = write!(text, "{kind},{},", csv_field(name));
+            energy(&mut text, account.bought);
             text.push(',');
-            money(&mut text, value);
-        }
-        text.push(',');
-        energy(&mut text, account.imbalance_energy);
-        text.push(',');
-        money(&mut text, account.imbalance_paid);
-        text.push(',');
-        // Total: what the party ends with (positive = net income).
-        money(&mut text, collected - account.net_cost());
-        text.push('\n');
-    };
+            energy(&mut text, account.sold);
+            for value in [
+                account.spent,
+                account.earned,
+                account.fees_paid,
+                fees,
+                surplus,
+            ] {
+                text.push(',');
+                money(&mut text, value);
+            }
+            text.push(',');
+            energy(&mut text, account.imbalance_energy);
+            text.push(',');
+            money(&mut text, account.imbalance_paid);
+            text.push(',');
+            // Total: what the party ends with (positive = net income).
+            money(&mut text, fees + surplus - account.net_cost());
+            text.push('\n');
+        };
     for (index, asset) in topology.assets.iter().enumerate() {
-        row("asset", &asset.path, &outcome.assets[index], Money::ZERO);
+        row(
+            "asset",
+            &asset.path,
+            &outcome.assets[index],
+            (Money::ZERO, Money::ZERO),
+        );
     }
     let sums = subtree_bills(topology, outcome);
-    // Fees collected by the area and every area below it: the subtree as one party, so the
-    // root's total is zero (every payment inside the grid has its receiver inside it).
-    let mut collected: Vec<Money> = outcome
+    // Fees and surplus collected by the area and every area below it: the subtree as one party,
+    // so the root's total is zero (every payment inside the grid has its receiver inside it).
+    let mut collected: Vec<(Money, Money)> = outcome
         .areas
         .iter()
-        .map(|account| account.fees_collected)
+        .map(|account| (account.fees_collected, account.surplus_collected))
         .collect();
     for &area in &topology.bottom_up {
         if let Some(parent) = topology.areas[area.index()].parent {
-            let child = collected[area.index()];
-            collected[parent.index()] += child;
+            let (fees, surplus) = collected[area.index()];
+            collected[parent.index()].0 += fees;
+            collected[parent.index()].1 += surplus;
         }
     }
     for (index, area) in topology.areas.iter().enumerate() {
@@ -378,8 +410,9 @@ pub struct Kpi {
     pub revenue: f64,
     /// Base-case cost (grid connection only, no batteries) minus actual net cost.
     pub savings: f64,
-    /// Share of traded energy whose counterpart was inside (areas: trades turning in this
-    /// market among all trades of its assets; assets: counterpart in the same area).
+    /// Share of traded energy that stayed inside (areas: trades between two parties of the
+    /// subtree, against those plus trades across its boundary; assets: counterpart in the same
+    /// area).
     pub share_traded_inside: Option<f64>,
     /// The rest: traded across the boundary with the parent.
     pub share_traded_with_parent: Option<f64>,
@@ -399,6 +432,17 @@ fn ratio(numerator: Energy, denominator: Energy) -> Option<f64> {
 pub fn kpis(topology: &Topology, outcome: &Outcome) -> (Vec<Kpi>, Vec<Kpi>) {
     let to_kw = |value: Energy| value.as_f64() * 3_600.0 / topology.settings.slot_seconds as f64;
     let bills = subtree_bills_without_grid(topology, outcome);
+    let mut traded_inside: Vec<Energy> = outcome
+        .areas
+        .iter()
+        .map(|account| account.traded_inside)
+        .collect();
+    for &area in &topology.bottom_up {
+        if let Some(parent) = topology.areas[area.index()].parent {
+            let child = traded_inside[area.index()];
+            traded_inside[parent.index()] += child;
+        }
+    }
     let areas = topology
         .areas
         .iter()
@@ -407,10 +451,10 @@ pub fn kpis(topology: &Topology, outcome: &Outcome) -> (Vec<Kpi>, Vec<Kpi>) {
             let account = &outcome.areas[index];
             let totals = &account.totals;
             let bill = &bills[index];
-            let traded = bill.bought + bill.sold;
-            // Energy of the subtree's assets traded across this area's boundary.
-            let crossing = totals.imported + totals.exported;
-            let inside = traded - crossing;
+            // Trades whose path turned inside the subtree, against trades across its boundary.
+            let inside = traded_inside[index];
+            let across = account.traded_across;
+            let traded = inside + across;
             let cost = bill.spent + bill.fees_paid + bill.imbalance_paid.max(Money::ZERO);
             let revenue = bill.earned - bill.imbalance_paid.min(Money::ZERO);
             Kpi {
@@ -423,8 +467,8 @@ pub fn kpis(topology: &Topology, outcome: &Outcome) -> (Vec<Kpi>, Vec<Kpi>) {
                 cost: cost.as_f64(),
                 revenue: revenue.as_f64(),
                 savings: (bill.base_cost - bill.net_cost()).as_f64(),
-                share_traded_inside: ratio(inside.max(Energy::ZERO), traded),
-                share_traded_with_parent: ratio(crossing.min(traded), traded),
+                share_traded_inside: ratio(inside, traded),
+                share_traded_with_parent: ratio(across, traded),
                 peak_import_kw: to_kw(account.peak_external_in),
                 peak_export_kw: to_kw(account.peak_external_out),
                 fees_collected: account.fees_collected.as_f64(),

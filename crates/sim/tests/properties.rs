@@ -17,6 +17,7 @@ struct Shape {
     root_mechanism: usize,
     forecast_error_ppm: i64,
     ticks: u32,
+    grid: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -85,13 +86,15 @@ fn shape() -> impl Strategy<Value = Shape> {
         0usize..3,
         prop_oneof![Just(0i64), 1i64..200_000],
         prop_oneof![Just(1u32), Just(4), Just(12)],
+        prop_oneof![4 => Just(true), 1 => Just(false)],
     )
         .prop_map(
-            |(streets, root_mechanism, forecast_error_ppm, ticks)| Shape {
+            |(streets, root_mechanism, forecast_error_ppm, ticks, grid)| Shape {
                 streets,
                 root_mechanism,
                 forecast_error_ppm,
                 ticks,
+                grid,
             },
         )
 }
@@ -101,7 +104,15 @@ fn build(shape: &Shape) -> nestgrid_grid::Topology {
     builder.ticks_per_slot = shape.ticks;
     builder.forecast_error_ppm = shape.forecast_error_ppm;
     builder.mechanism_everywhere(Mechanism::ALL[shape.root_mechanism]);
-    builder.grid(0, 300_000, 80_000);
+    if shape.grid {
+        builder.grid(0, 300_000, 80_000);
+    } else {
+        // An island: every rate given, imbalances go unserved or are curtailed.
+        builder.rates = nestgrid_grid::RateRange {
+            initial: Some(Price(50_000)),
+            final_rate: Some(Price(250_000)),
+        };
+    }
     for (street_index, (houses, fee, mechanism)) in shape.streets.iter().enumerate() {
         let street = builder.area(
             &format!("Street {street_index}"),
@@ -156,8 +167,8 @@ proptest! {
         let (memory, _) = run(&topology);
         prop_assert_eq!(memory.area_slots.len(), topology.areas.len() * SLOTS as usize);
         for (slot, area, record) in &memory.area_slots {
-            let supply = record.production + record.storage_discharge + record.grid_supply + record.imported;
-            let demand = record.consumption + record.storage_charge + record.grid_absorb + record.exported;
+            let supply = record.production + record.storage_discharge + record.grid_supply + record.imported + record.unserved;
+            let demand = record.consumption + record.storage_charge + record.grid_absorb + record.exported + record.curtailed;
             prop_assert_eq!(supply, demand, "slot {} area {}", slot, topology.areas[area.index()].path);
             prop_assert!(record.self_consumed() >= Energy::ZERO);
         }
@@ -189,7 +200,7 @@ proptest! {
             prop_assert_eq!(markets.len(), chain.len());
         }
         let net: Money = outcome.assets.iter().map(|account| account.net_cost()).sum();
-        let fees: Money = outcome.areas.iter().map(|account| account.fees_collected).sum();
+        let fees: Money = outcome.areas.iter().map(|account| account.fees_collected + account.surplus_collected).sum();
         prop_assert_eq!(net, fees);
         // No asset traded beyond what it planned: bought/sold never negative, batteries in range.
         for (slot, asset, stored) in &memory.stored {

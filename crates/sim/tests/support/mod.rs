@@ -16,6 +16,8 @@ pub struct Builder {
     pub slots: u32,
     pub ticks_per_slot: u32,
     pub forecast_error_ppm: i64,
+    /// Rates written into every strategy (for scenarios without a grid connection).
+    pub rates: RateRange,
 }
 
 impl Builder {
@@ -27,6 +29,7 @@ impl Builder {
             slots,
             ticks_per_slot: 60,
             forecast_error_ppm: 0,
+            rates: RateRange::default(),
         }
     }
 
@@ -68,7 +71,7 @@ impl Builder {
             area,
             AssetKind::Load(LoadSpec {
                 profile,
-                buying: RateRange::default(),
+                buying: self.rates,
                 update_interval_ticks: 4,
             }),
         ));
@@ -82,7 +85,7 @@ impl Builder {
             AssetKind::Pv(PvSpec {
                 profile,
                 capacity: Power::from_kw(5),
-                selling: RateRange::default(),
+                selling: self.rates.reversed(),
                 update_interval_ticks: 4,
             }),
         ));
@@ -100,8 +103,8 @@ impl Builder {
                 discharge_efficiency_ppm: 950_000,
                 initial_soc_ppm: 500_000,
                 min_soc_ppm: 100_000,
-                buying: RateRange::default(),
-                selling: RateRange::default(),
+                buying: self.rates,
+                selling: self.rates.reversed(),
                 update_interval_ticks: 4,
             }),
         ));
@@ -122,8 +125,8 @@ impl Builder {
                 sessions,
                 max_power: Power::from_kw(power_kw),
                 bidirectional,
-                buying: RateRange::default(),
-                selling: RateRange::default(),
+                buying: self.rates,
+                selling: self.rates.reversed(),
                 update_interval_ticks: 4,
             }),
         ));
@@ -223,6 +226,20 @@ impl Builder {
             profiles: self.profiles.clone(),
             bottom_up,
             subtree_end,
+        }
+    }
+}
+
+/// Swaps initial and final rates (a seller's ramp from a buyer's).
+pub trait Reversed {
+    fn reversed(self) -> Self;
+}
+
+impl Reversed for RateRange {
+    fn reversed(self) -> Self {
+        RateRange {
+            initial: self.final_rate,
+            final_rate: self.initial,
         }
     }
 }

@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 mod bench;
+mod clear;
 
 /// nestgrid — nested local energy markets (the D3A model): every area of the grid runs its own
 /// market and trades what it cannot balance inside with the area above it.
@@ -68,19 +69,28 @@ enum Command {
     Scenario,
     /// Time one simulated day of N houses (load, PV, battery each) in S streets, per mechanism.
     Bench(bench::BenchArgs),
+    /// Clear one order book (JSON or CSV) with a mechanism and print the trades as JSON.
+    Clear(clear::ClearArgs),
 }
 
+/// A mechanism the simulator runs (`nestgrid clear` accepts more: see `docs/clearing.md`).
 fn parse_mechanism(text: &str) -> Result<Mechanism, String> {
-    Mechanism::from_name(text).ok_or_else(|| {
-        let names: Vec<&str> = Mechanism::ALL
-            .iter()
-            .map(|mechanism| mechanism.name())
-            .collect();
-        format!(
+    let names: Vec<&str> = Mechanism::ALL
+        .iter()
+        .map(|mechanism| mechanism.name())
+        .collect();
+    match Mechanism::from_name(text) {
+        Some(mechanism) if Mechanism::ALL.contains(&mechanism) => Ok(mechanism),
+        Some(_) => Err(format!(
+            "`{text}` clears order books (`nestgrid clear`) but the simulator does not run it yet; \
+             expected one of {}",
+            names.join(", ")
+        )),
+        None => Err(format!(
             "unknown mechanism `{text}`; expected one of {}",
             names.join(", ")
-        )
-    })
+        )),
+    }
 }
 
 fn main() {
@@ -108,6 +118,7 @@ fn main() {
             Ok(())
         }
         Command::Bench(args) => bench::run(args),
+        Command::Clear(args) => clear::run(args),
     };
     if let Err(error) = result {
         eprintln!("error: {error:#}");

@@ -4,8 +4,9 @@
 //! for the hot loop. All sums are formed in `i128`, so even a wrong result with many huge matches
 //! is reported rather than overflowing.
 
+use crate::double::{self, Plan};
 use crate::walk::{self, Scratch};
-use nestgrid_types::{Energy, Match, Mechanism, Order, Participant, Price};
+use nestgrid_types::{Energy, Match, Mechanism, Order, Participant, Price, Side};
 
 /// A broken clearing rule. Indices refer to the `matches`, `bids` and `offers` slices checked.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -51,24 +52,34 @@ pub enum Violation {
         participant: Participant,
     },
     /// The buyer would pay more than its limit.
-    #[error("match {match_index}: price {price} is above the bid price {bid_price}")]
+    #[error("match {match_index}: buyer price {price} is above the bid price {bid_price}")]
     PriceAboveBid {
         /// Index of the match.
         match_index: usize,
-        /// Price of the match.
+        /// The buyer price of the match.
         price: Price,
         /// Limit price of its bid.
         bid_price: Price,
     },
     /// The seller would receive less than its limit.
-    #[error("match {match_index}: price {price} is below the offer price {offer_price}")]
+    #[error("match {match_index}: seller price {price} is below the offer price {offer_price}")]
     PriceBelowOffer {
         /// Index of the match.
         match_index: usize,
-        /// Price of the match.
+        /// The seller price of the match.
         price: Price,
         /// Limit price of its offer.
         offer_price: Price,
+    },
+    /// The seller would receive more than the buyer pays: the operator would lose money.
+    #[error("match {match_index}: seller price {seller_price} is above buyer price {buyer_price}")]
+    SellerAboveBuyer {
+        /// Index of the match.
+        match_index: usize,
+        /// What the buyer pays.
+        buyer_price: Price,
+        /// What the seller receives.
+        seller_price: Price,
     },
     /// The matches of a bid add up to more than the bid's energy.
     #[error("bid {bid}: matched {matched_mwh} mWh, more than its {energy_mwh} mWh")]
@@ -98,25 +109,33 @@ pub enum Violation {
         /// Sum over offers of the energy matched to each.
         sold_mwh: i128,
     },
-    /// Two matches of a uniform-price clearing have different prices.
-    #[error("match {match_index}: price {price} differs from the price {first_price} of match 0")]
+    /// Two matches of a uniform-price clearing have different buyer prices (`side` buy) or
+    /// different seller prices (`side` sell).
+    #[error(
+        "match {match_index}: {side:?} price {price} differs from the price {first_price} of match 0"
+    )]
     PriceNotUniform {
         /// Index of the match.
         match_index: usize,
+        /// Which of the two prices differs.
+        side: Side,
         /// Its price.
         price: Price,
         /// Price of the first match.
         first_price: Price,
     },
     /// A match is not priced as the mechanism prescribes (the offer's price for pay-as-offer,
-    /// the bid's for pay-as-bid, the clearing price for pay-as-clear).
-    #[error("match {match_index}: price {price}, but {mechanism:?} prescribes {expected}")]
+    /// the bid's for pay-as-bid, the clearing prices for the others). `side` tells which of the
+    /// two prices: buy for the buyer price, sell for the seller price.
+    #[error("match {match_index}: {side:?} price {price}, but {mechanism:?} prescribes {expected}")]
     PriceRule {
         /// Index of the match.
         match_index: usize,
         /// The mechanism checked.
         mechanism: Mechanism,
-        /// Price of the match.
+        /// Which of the two prices is wrong.
+        side: Side,
+        /// That price of the match.
         price: Price,
         /// Price the mechanism prescribes.
         expected: Price,
@@ -143,6 +162,35 @@ pub enum Violation {
         /// Price of the offer.
         offer_price: Price,
     },
+    /// A two-price mechanism filled an order differently from its plan (Huang's allocation, or
+    /// one unit per trading order for trade reduction).
+    #[error(
+        "{side:?} order {index}: filled {filled_mwh} mWh, but the mechanism planned {planned_mwh} mWh"
+    )]
+    PlanNotMet {
+        /// Side of the order.
+        side: Side,
+        /// Its index in its slice.
+        index: u32,
+        /// Energy matched to it.
+        filled_mwh: i128,
+        /// Energy the mechanism planned for it.
+        planned_mwh: i128,
+    },
+    /// A two-price mechanism left a participant's planned volume unpaired although a pairing
+    /// without self-trade could have paired it.
+    #[error(
+        "{participant:?} is short {shortfall_mwh} mWh of its plan, but only {unavoidable_mwh} mWh \
+         cannot be paired without self-trade"
+    )]
+    AvoidableShortfall {
+        /// The participant.
+        participant: Participant,
+        /// Its shortfall (the larger of its two sides').
+        shortfall_mwh: i128,
+        /// What no pairing can avoid: its planned volume on both sides minus the traded volume.
+        unavoidable_mwh: i128,
+    },
     /// A bid priced at or above the clearing price and an offer priced at or below it, of
     /// different participants, both have energy left (pay-as-clear).
     #[error(
@@ -160,8 +208,9 @@ pub enum Violation {
 }
 
 /// Checks the rules every clearing result obeys, whatever the mechanism: each match has
-/// positive energy, valid indices, two different participants and a price within
-/// `[offer price, bid price]`; no order is filled beyond its energy; energy bought equals energy
+/// positive energy, valid indices, two different participants, a buyer price at most the bid
+/// price, a seller price at least the offer price, and a seller price at most the buyer price
+/// (weak budget balance); no order is filled beyond its energy; energy bought equals energy
 /// sold. Reports the first broken rule (matches in order, then bids, then offers). An order
 /// without positive energy (not allowed in a book) is only reported when something is matched
 /// to it.
@@ -197,18 +246,25 @@ pub fn check(bids: &[Order], offers: &[Order], matches: &[Match]) -> Result<(), 
                 participant: bid.participant,
             });
         }
-        if item.price > bid.price {
+        if item.buyer_price > bid.price {
             return Err(Violation::PriceAboveBid {
                 match_index,
-                price: item.price,
+                price: item.buyer_price,
                 bid_price: bid.price,
             });
         }
-        if item.price < offer.price {
+        if item.seller_price < offer.price {
             return Err(Violation::PriceBelowOffer {
                 match_index,
-                price: item.price,
+                price: item.seller_price,
                 offer_price: offer.price,
+            });
+        }
+        if item.seller_price > item.buyer_price {
+            return Err(Violation::SellerAboveBuyer {
+                match_index,
+                buyer_price: item.buyer_price,
+                seller_price: item.seller_price,
             });
         }
         bought[item.bid as usize] += item.energy.0 as i128;
@@ -243,23 +299,28 @@ pub fn check(bids: &[Order], offers: &[Order], matches: &[Match]) -> Result<(), 
     Ok(())
 }
 
-/// Checks that all matches have the same price (pay-as-clear).
+/// Checks that all matches have the same buyer price and the same seller price (pay-as-clear,
+/// Huang, trade reduction).
 pub fn check_uniform(matches: &[Match]) -> Result<(), Violation> {
     let Some(first) = matches.first() else {
         return Ok(());
     };
-    match matches
-        .iter()
-        .enumerate()
-        .find(|(_, item)| item.price != first.price)
-    {
-        Some((match_index, item)) => Err(Violation::PriceNotUniform {
-            match_index,
-            price: item.price,
-            first_price: first.price,
-        }),
-        None => Ok(()),
+    for (match_index, item) in matches.iter().enumerate() {
+        for (side, price, first_price) in [
+            (Side::Buy, item.buyer_price, first.buyer_price),
+            (Side::Sell, item.seller_price, first.seller_price),
+        ] {
+            if price != first_price {
+                return Err(Violation::PriceNotUniform {
+                    match_index,
+                    side,
+                    price,
+                    first_price,
+                });
+            }
+        }
     }
+    Ok(())
 }
 
 /// Checks that no crossed book is left behind (pay-as-offer, pay-as-bid): there is no bid and
@@ -323,10 +384,19 @@ pub fn check_no_crossed_residual_at(
     Ok(())
 }
 
-/// Runs every check that applies to `mechanism`: [`check`], the mechanism's price rule, and
-/// [`check_no_crossed_residual`] (pay-as-offer, pay-as-bid) or, for pay-as-clear, the agreement
-/// of every price with [`clearing_price`](crate::clearing_price), [`check_uniform`] and
-/// [`check_no_crossed_residual_at`]. Meant for the engine's debug assertions.
+/// Runs every check that applies to `mechanism`: [`check`], then
+///
+/// - pay-as-offer, pay-as-bid: the price rule (offer's or bid's price on both sides) and
+///   [`check_no_crossed_residual`];
+/// - pay-as-clear: [`check_uniform`], prices equal to [`clearing_price`](crate::clearing_price),
+///   and [`check_no_crossed_residual_at`];
+/// - Huang, trade reduction: [`check_uniform`], prices equal to
+///   [`clearing_prices`](crate::clearing_prices), and every order filled exactly as the
+///   mechanism planned — except an unavoidable shortfall of one participant on both sides, equal
+///   to what its planned volumes on both sides exceed the traded volume by (see the crate
+///   documentation on pairing).
+///
+/// Meant for tests and the engine's debug assertions.
 pub fn check_clearing(
     mechanism: Mechanism,
     bids: &[Order],
@@ -342,14 +412,7 @@ pub fn check_clearing(
                 } else {
                     bids[item.bid as usize].price
                 };
-                if item.price != expected {
-                    return Err(Violation::PriceRule {
-                        match_index,
-                        mechanism,
-                        price: item.price,
-                        expected,
-                    });
-                }
+                expect_prices(mechanism, match_index, item, expected, expected)?;
             }
             check_no_crossed_residual(bids, offers, matches)
         }
@@ -362,20 +425,134 @@ pub fn check_clearing(
                 };
             };
             check_uniform(matches)?;
-            match matches.first() {
-                Some(item) if item.price != clearing_price => {
-                    return Err(Violation::PriceRule {
-                        match_index: 0,
-                        mechanism,
-                        price: item.price,
-                        expected: clearing_price,
-                    });
-                }
-                _ => {}
+            if let Some(item) = matches.first() {
+                expect_prices(mechanism, 0, item, clearing_price, clearing_price)?;
             }
             check_no_crossed_residual_at(bids, offers, matches, clearing_price)
         }
+        Mechanism::Huang | Mechanism::TradeReduction => {
+            let mut scratch = Scratch::default();
+            scratch.rank(bids, offers);
+            let plan = match mechanism {
+                Mechanism::Huang => double::huang_plan(bids, offers, &mut scratch),
+                _ => double::trade_reduction_plan(bids, offers, &mut scratch),
+            };
+            let Some(plan) = plan else {
+                return match matches.is_empty() {
+                    true => Ok(()),
+                    false => Err(Violation::MatchWithoutClearingPrice { match_index: 0 }),
+                };
+            };
+            check_uniform(matches)?;
+            if let Some(item) = matches.first() {
+                expect_prices(mechanism, 0, item, plan.buyer_price, plan.seller_price)?;
+            }
+            check_plan(bids, offers, matches, &scratch, plan)
+        }
     }
+}
+
+fn expect_prices(
+    mechanism: Mechanism,
+    match_index: usize,
+    item: &Match,
+    buyer_price: Price,
+    seller_price: Price,
+) -> Result<(), Violation> {
+    for (side, price, expected) in [
+        (Side::Buy, item.buyer_price, buyer_price),
+        (Side::Sell, item.seller_price, seller_price),
+    ] {
+        if price != expected {
+            return Err(Violation::PriceRule {
+                match_index,
+                mechanism,
+                side,
+                price,
+                expected,
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Every order filled exactly as planned, but for the unavoidable self-trade shortfall.
+fn check_plan(
+    bids: &[Order],
+    offers: &[Order],
+    matches: &[Match],
+    scratch: &Scratch,
+    plan: Plan,
+) -> Result<(), Violation> {
+    let mut bid_planned = vec![0_i128; bids.len()];
+    let mut offer_planned = vec![0_i128; offers.len()];
+    for (rank, volume) in scratch.bids[..plan.bid_count]
+        .iter()
+        .zip(&scratch.bid_volume)
+    {
+        bid_planned[rank.index()] = *volume as i128;
+    }
+    for (rank, volume) in scratch.offers[..plan.offer_count]
+        .iter()
+        .zip(&scratch.offer_volume)
+    {
+        offer_planned[rank.index()] = *volume as i128;
+    }
+    let (bid_left, offer_left) = matched_left(bids, offers, matches);
+    // Shortfall = planned − filled, per order; filled = energy − left.
+    let shortfall = |orders: &[Order], planned: &[i128], left: &[i128], index: usize| {
+        planned[index] - (orders[index].energy.0 as i128 - left[index])
+    };
+    let mut short: Option<Participant> = None;
+    let mut short_total = [0_i128; 2];
+    let mut planned_of_short = [0_i128; 2];
+    let sides = [
+        (Side::Buy, bids, &bid_planned, &bid_left),
+        (Side::Sell, offers, &offer_planned, &offer_left),
+    ];
+    for (side_index, (side, orders, planned, left)) in sides.iter().enumerate() {
+        for index in 0..orders.len() {
+            let missing = shortfall(orders, planned, left, index);
+            let mismatch = Violation::PlanNotMet {
+                side: *side,
+                index: index as u32,
+                filled_mwh: planned[index] - missing,
+                planned_mwh: planned[index],
+            };
+            if missing < 0 {
+                return Err(mismatch);
+            }
+            if missing > 0 {
+                match short {
+                    None => short = Some(orders[index].participant),
+                    Some(participant) if participant != orders[index].participant => {
+                        return Err(mismatch);
+                    }
+                    Some(_) => {}
+                }
+                short_total[side_index] += missing;
+            }
+        }
+    }
+    let Some(participant) = short else {
+        return Ok(());
+    };
+    for (side_index, (_, orders, planned, _)) in sides.iter().enumerate() {
+        for (index, order) in orders.iter().enumerate() {
+            if order.participant == participant {
+                planned_of_short[side_index] += planned[index];
+            }
+        }
+    }
+    let unavoidable = (planned_of_short[0] + planned_of_short[1] - plan.volume).max(0);
+    if short_total[0] != unavoidable || short_total[1] != unavoidable {
+        return Err(Violation::AvoidableShortfall {
+            participant,
+            shortfall_mwh: short_total[0].max(short_total[1]),
+            unavoidable_mwh: unavoidable,
+        });
+    }
+    Ok(())
 }
 
 /// Energy left per bid and per offer, in `i128`; out-of-range matches are skipped.
@@ -474,12 +651,7 @@ mod tests {
     }
 
     fn deal(bid: u32, offer: u32, energy: i64, price: i64) -> Match {
-        Match {
-            bid,
-            offer,
-            energy: Energy(energy),
-            price: Price(price),
-        }
+        Match::at(bid, offer, Energy(energy), Price(price))
     }
 
     #[test]
@@ -534,6 +706,75 @@ mod tests {
         assert!(matches!(
             check_uniform(&[deal(0, 0, 1, 30), deal(1, 0, 1, 31)]),
             Err(Violation::PriceNotUniform { match_index: 1, .. })
+        ));
+    }
+
+    #[test]
+    fn two_price_rules_are_reported() {
+        let bids = [order(1, 1, 10, 50), order(2, 2, 10, 40)];
+        let offers = [order(3, 3, 10, 20), order(4, 4, 10, 30)];
+        let spread = |buyer_price: i64, seller_price: i64| Match {
+            bid: 0,
+            offer: 0,
+            energy: Energy(1),
+            buyer_price: Price(buyer_price),
+            seller_price: Price(seller_price),
+        };
+        assert_eq!(check(&bids, &offers, &[spread(40, 30)]), Ok(()));
+        assert!(matches!(
+            check(&bids, &offers, &[spread(30, 40)]),
+            Err(Violation::SellerAboveBuyer { .. })
+        ));
+        assert!(matches!(
+            check_uniform(&[spread(40, 30), spread(40, 31)]),
+            Err(Violation::PriceNotUniform {
+                match_index: 1,
+                side: Side::Sell,
+                ..
+            })
+        ));
+        // Huang on this book: K = bid 1 (40), L = offer 1 (30); bid 0 buys 10 from offer 0.
+        let planned = Match {
+            energy: Energy(10),
+            ..spread(40, 30)
+        };
+        let huang = |matches: &[Match]| check_clearing(Mechanism::Huang, &bids, &offers, matches);
+        assert_eq!(huang(&[planned]), Ok(()));
+        assert!(matches!(
+            huang(&[Match {
+                energy: Energy(9),
+                ..planned
+            }]),
+            // Bid 0 (participant 1) and offer 0 (participant 3) are both short: two participants,
+            // so the second shortfall found is reported.
+            Err(Violation::PlanNotMet {
+                side: Side::Sell,
+                index: 0,
+                ..
+            })
+        ));
+        assert!(matches!(
+            huang(&[spread(41, 30)]),
+            Err(Violation::PriceRule {
+                side: Side::Buy,
+                ..
+            })
+        ));
+        // Bid and offer of one participant, unpaired although a swap was possible.
+        let bids = [order(1, 1, 1, 50), order(2, 2, 1, 49), order(3, 5, 1, 40)];
+        let offers = [order(4, 3, 1, 10), order(5, 2, 1, 11), order(6, 6, 1, 30)];
+        let pair = |bid: u32, offer: u32| Match {
+            bid,
+            offer,
+            ..spread(40, 30)
+        };
+        assert_eq!(
+            check_clearing(Mechanism::Huang, &bids, &offers, &[pair(0, 1), pair(1, 0)]),
+            Ok(())
+        );
+        assert!(matches!(
+            check_clearing(Mechanism::Huang, &bids, &offers, &[pair(0, 0)]),
+            Err(Violation::AvoidableShortfall { .. })
         ));
     }
 

@@ -1,11 +1,17 @@
 //! Order books and clearing mechanisms of nestgrid: pure functions, no I/O.
 //!
 //! A market hands [`clear`] one book — its `bids` and `offers` as the market sees them — and gets
-//! [`Match`]es back: a bid index, an offer index, an energy and a price. Nothing else changes; the
+//! [`Match`]es back: a bid index, an offer index, an energy, the price the buyer pays and the
+//! price the seller receives (equal, except for the two-price mechanisms, whose spread is the
+//! market operator's surplus: [`payments`] adds it up). Nothing else changes; the
 //! engine applies the matches ([`residuals`] tells it what is left of each order), forwards what
 //! is left, and may assert the invariants with [`check_clearing`]. [`may_cross`] lets it skip books
 //! that cannot trade. [`Scratch`] carries the buffers from one call to the next, so clearing a
-//! book allocates nothing once the buffers and `matches` have grown to size.
+//! book allocates nothing once the buffers and `matches` have grown to size (the two-price
+//! mechanisms allocate only to repair a self-trade, see below). [`clearing_prices`] tells the
+//! uniform prices of a clearing, [`check_book`] whether a book meets a mechanism's requirement
+//! (trade reduction wants unit orders), and [`curve`] holds the bid-curve mechanism, whose input is
+//! demand functions rather than orders.
 //!
 //! # Priority and tie-breaks (every mechanism)
 //!
@@ -68,6 +74,68 @@
 //!   below `P`, so B@40 and A@30 are left crossing. Rematching them at `P` would break B's limit,
 //!   at another price the uniformity; the engine may forward them to the next market instead.
 //!
+//! ## Huang, Scheller-Wolf and Sycara ([`Mechanism::Huang`])
+//! The multi-unit double auction of P. Huang, A. Scheller-Wolf and K. Sycara, "A strategy-proof
+//! multiunit double auction mechanism", AAMAS 2002 (the longer version: "Design of a multi-unit
+//! double auction e-market", Computational Intelligence 18(4), 2002).
+//! - **Curves**: bids in bid priority are the demand steps b_1 ≥ b_2 ≥ …, each as wide as its
+//!   energy; offers in offer priority the supply steps s_1 ≤ s_2 ≤ …. A step covers the quantity
+//!   interval `(start, end]`. Equal prices stay separate steps, ordered by priority then key —
+//!   never merged into one pseudo-order.
+//! - **Q\***: the largest quantity at which the demand step is priced at least the supply step
+//!   (the weak rule b ≥ s: a bid equal to an offer crosses). **K** is the bid whose step contains
+//!   Q\*, **L** the offer whose step contains Q\* — the last pair the aggregate walk of
+//!   pay-as-clear matches. No crossing (a side empty, or best bid < best offer): no prices, no
+//!   match.
+//! - **Prices**: every trading buyer pays p_b = b_K, every trading seller receives p_s = s_L;
+//!   b_K ≥ s_L because K and L cross. K and L only set the prices and never trade.
+//! - **Who trades**: bids 1..K−1 and offers 1..L−1 (ranked before K and L). Their totals D and S;
+//!   the volume is V = min(D, S). When K or L is the first of its side, one total is 0 and
+//!   nobody trades (prices are still reported by [`clearing_prices`]). In particular a book whose
+//!   Q\* falls inside one big order — a lone bid, or a grid connection's offer of "everything"
+//!   that covers the crossing — trades nothing: that order sets the price and cannot trade.
+//! - **Long side** (the side whose total exceeds V): equal reduction. Each of its orders trades
+//!   `max(q_i − δ, 0)` with δ such that the volumes sum to V. In integers δ is the smallest
+//!   integer with Σ max(q_i − δ, 0) ≤ V (the real solution rounded up); the leftover
+//!   r = V − Σ max(q_i − δ, 0) is smaller than the number of orders with q_i ≥ δ, and the first r
+//!   of those by `(priority, key)` get one mWh more. The leftover goes by time, not by price, so
+//!   that an order cannot win a leftover mWh by changing its price. Energy balances exactly: both
+//!   sides trade V.
+//! - **Pairing**: the planned volumes are paired by the greedy walk (bids in priority order, each
+//!   taking offers in priority order, skipping its own participant's offers). If that leaves
+//!   volume unpaired, it belongs to one participant p on both sides, and swaps with matches
+//!   between two other participants pair it (proof at `double::repair`). When p's planned
+//!   volume on both sides together exceeds V, `x_p + y_p − V` of its bids and as much of its
+//!   offers cannot be paired by any pairing and stay unmatched; every other order trades exactly
+//!   its plan.
+//! - **Properties** (proofs in the test-suite's comments and asserted by property tests):
+//!   *individually rational* — a trading buyer's bid ranks before K, so b_i ≥ b_K = p_b; a trading
+//!   seller's offer ranks before L, so s_j ≤ s_L = p_s; *weakly budget-balanced* — p_b ≥ p_s, the
+//!   operator keeps (p_b − p_s) per kWh traded; *strategy-proof in price* for an order with its
+//!   own participant — its price decides only whether it ranks before K (or L), not the prices it
+//!   pays nor, while it trades, its volume (δ and the leftover depend on quantities and time
+//!   only); a misreport that makes it trade when truthfully it would not moves a price-setter that
+//!   ranked before it truthfully into K, at a price at least its own value; *asymptotically
+//!   efficient* — only K, L and the long side's cut are lost.
+//!
+//! ## Trade reduction ([`Mechanism::TradeReduction`])
+//! R. P. McAfee, "A dominant strategy double auction", Journal of Economic Theory 56, 1992.
+//! - **Unit orders**: every order of the book (with positive energy) must have the same energy,
+//!   the *unit*; [`check_book`] says which order does not. [`clear`] matches nothing on a book
+//!   that breaks the requirement. (Splitting larger orders into units would make a participant a
+//!   multi-unit trader, for which the mechanism is not strategy-proof.)
+//! - **Rule**: bids b_1 ≥ b_2 ≥ … and offers s_1 ≤ s_2 ≤ … in priority order; k is the number of
+//!   efficient pairs, the largest k with b_k ≥ s_k (weak rule). k = 0: no trade. The candidate
+//!   price is p0 = floor((b_{k+1} + s_{k+1}) / 2) (toward −∞). If both a (k+1)-th bid and a
+//!   (k+1)-th offer exist and s_k ≤ p0 ≤ b_k, all k pairs trade at p0 (buyers and sellers alike).
+//!   Otherwise the k-th pair is excluded: bids 1..k−1 pay b_k, offers 1..k−1 receive s_k. With no
+//!   (k+1)-th order on a side there is no price independent of the k traders, so the reduction
+//!   rule applies.
+//! - **Pairing** and self-trade: as for Huang (all volumes are one unit).
+//! - **Properties**: individually rational (b_i ≥ b_k ≥ p0 ≥ s_k ≥ s_i, or b_i ≥ b_k and
+//!   s_i ≤ s_k), weakly budget-balanced (surplus (b_k − s_k) per unit, or 0), strategy-proof in
+//!   price for unit traders.
+//!
 //! # Complexity and limits
 //!
 //! With n bids and m offers: O(n log n + m log m) to sort (`sort_unstable` of 32-byte ranks
@@ -75,8 +143,15 @@
 //! the bidder's own offers are skipped with path-compressed pointers, so a participant with many
 //! bids and many cheap offers of its own costs no O(n·m). Every match fills its bid or its offer
 //! (or both), so one clearing produces **at most n + m − 1 matches**: reserve that in `matches`
-//! and nothing is allocated. A book whose best bid is below its best offer costs the sort and a
+//! and nothing is allocated. (The self-trade repair of the two-price mechanisms, below, may add
+//! two matches per swap; it only runs when one participant is on both sides.) A book whose best bid is below its best offer costs the sort and a
 //! comparison. Each side may hold at most `u32::MAX − 1` orders (indices are `u32`; asserted).
+//!
+//!
+//! The two-price mechanisms sort both sides, walk the curves once (O(n + m)), sort the long
+//! side's quantities once more to find δ (O(n log n) on plain `i64`s, cheaper than the rank
+//! sort), and run the greedy walk. The self-trade repair, when it runs at all, costs
+//! O(k log k) for k matches and allocates.
 //!
 //! # Arithmetic (STYLE 2)
 //!
@@ -88,10 +163,16 @@
 //! | clearing price | `(b + o)` in `i128`, then [`div_floor_i128`](nestgrid_types::div_floor_i128) | impossible | toward −∞ |
 //! | sums in [`check`] | `i128` | impossible below 2⁶³ matches | none |
 //! | [`residuals`] | `saturating_sub` per match | saturates only for invalid matches | none |
+//! | Huang totals D, S, V and Σ max(q − δ, 0) | `i128` | impossible | none |
+//! | Huang δ | `div_ceil_i128` of an `i128` by a count; ≤ the largest quantity | impossible | toward +∞, leftover by time |
+//! | trade reduction p0 | `(b + s)` in `i128`, [`div_floor_i128`](nestgrid_types::div_floor_i128) | impossible | toward −∞ |
+//! | [`payments`] | [`Money::for_energy`] per match, summed in `i128` | saturates at the `i64` range | half away from zero, per match |
 //!
 //! Energies near `i64::MAX` (a grid connection offering "everything") are fine everywhere.
 
 mod check;
+pub mod curve;
+mod double;
 mod walk;
 
 pub use check::{
@@ -100,7 +181,7 @@ pub use check::{
 };
 pub use walk::Scratch;
 
-use nestgrid_types::{Energy, Match, Mechanism, Order, Price};
+use nestgrid_types::{Energy, Match, Mechanism, Money, Order, Price, Side};
 
 /// Clears one book: `bids` and `offers` as the market sees them (energy > 0 each). Appends the
 /// matches to `matches` (indices into the two slices), bids in priority order and, for each bid,
@@ -123,7 +204,138 @@ pub fn clear(
         Mechanism::PayAsOffer => walk::pay_as_offer(bids, offers, scratch, matches),
         Mechanism::PayAsBid => walk::pay_as_bid(bids, offers, scratch, matches),
         Mechanism::PayAsClear => walk::pay_as_clear(bids, offers, scratch, matches),
+        Mechanism::Huang => double::huang(bids, offers, scratch, matches),
+        Mechanism::TradeReduction => double::trade_reduction(bids, offers, scratch, matches),
     }
+}
+
+/// The prices every match of a uniform clearing carries: what each buyer pays and what each
+/// seller receives per kWh (equal except for the two-price mechanisms).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ClearingPrices {
+    /// What every buyer pays.
+    pub buyer_price: Price,
+    /// What every seller receives (≤ `buyer_price`).
+    pub seller_price: Price,
+}
+
+/// The uniform prices of `mechanism` on this book, or `None` when it has none:
+///
+/// - pay-as-offer and pay-as-bid: always `None` (each match has its own price);
+/// - pay-as-clear: [`clearing_price`] for both, `None` when nothing crosses;
+/// - Huang: b_K and s_L, `None` when nothing crosses. Reported even when nobody is left to trade
+///   under them (K or L the first of its side);
+/// - trade reduction: p0 for both, or b_k and s_k, whichever rule applies (even when it excludes
+///   the only efficient pair); `None` when no pair is efficient or the book breaks the unit
+///   requirement.
+///
+/// The matches of [`clear`] on the same book carry exactly these prices. Orders without positive
+/// energy are ignored.
+pub fn clearing_prices(
+    mechanism: Mechanism,
+    bids: &[Order],
+    offers: &[Order],
+    scratch: &mut Scratch,
+) -> Option<ClearingPrices> {
+    let plan = match mechanism {
+        Mechanism::PayAsOffer | Mechanism::PayAsBid => return None,
+        Mechanism::PayAsClear => {
+            let price = clearing_price(bids, offers, scratch)?;
+            return Some(ClearingPrices {
+                buyer_price: price,
+                seller_price: price,
+            });
+        }
+        Mechanism::Huang => {
+            scratch.rank(bids, offers);
+            double::huang_plan(bids, offers, scratch)?
+        }
+        Mechanism::TradeReduction => {
+            scratch.rank(bids, offers);
+            double::trade_reduction_plan(bids, offers, scratch)?
+        }
+    };
+    Some(ClearingPrices {
+        buyer_price: plan.buyer_price,
+        seller_price: plan.seller_price,
+    })
+}
+
+/// A book that a mechanism cannot clear as it stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum BookError {
+    /// Trade reduction needs unit orders: every order with the same energy.
+    #[error(
+        "{side:?} order {index} has {energy} kWh, but trade reduction needs every order to have          the same energy (the first has {unit} kWh)"
+    )]
+    UnequalEnergy {
+        /// Side of the order that differs.
+        side: Side,
+        /// Its index in its slice.
+        index: usize,
+        /// Its energy.
+        energy: Energy,
+        /// The energy of the first order (bids first, then offers, in slice order).
+        unit: Energy,
+    },
+}
+
+/// Checks that `mechanism` can clear this book as it stands: trade reduction wants every order
+/// (with positive energy) to have the same energy; every other mechanism takes any book. [`clear`]
+/// matches nothing on a book that fails this check. O(n + m).
+pub fn check_book(mechanism: Mechanism, bids: &[Order], offers: &[Order]) -> Result<(), BookError> {
+    if mechanism != Mechanism::TradeReduction {
+        return Ok(());
+    }
+    match double::unit_of(bids, offers) {
+        Ok(_) => Ok(()),
+        Err(unequal) => Err(BookError::UnequalEnergy {
+            side: if unequal.is_bid {
+                Side::Buy
+            } else {
+                Side::Sell
+            },
+            index: unequal.index,
+            energy: unequal.energy,
+            unit: unequal.unit,
+        }),
+    }
+}
+
+/// The money of a clearing: what buyers pay, what sellers receive, and the operator's surplus
+/// (the difference, ≥ 0 for any valid matches).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Payments {
+    /// Σ [`Money::for_energy`]`(buyer_price, energy)` over the matches.
+    pub buyers_pay: Money,
+    /// Σ [`Money::for_energy`]`(seller_price, energy)` over the matches.
+    pub sellers_receive: Money,
+    /// `buyers_pay − sellers_receive`: the market operator's surplus.
+    pub operator_surplus: Money,
+}
+
+/// Adds up the money of `matches`, each match rounded on its own as settlement rounds it
+/// ([`Money::for_energy`], half away from zero). The surplus is ≥ 0 whenever every match has
+/// `seller_price ≤ buyer_price`, because rounding is monotone in the price. Sums are formed in
+/// `i128` and saturate at the `i64` range.
+pub fn payments(matches: &[Match]) -> Payments {
+    let (mut paid, mut received) = (0_i128, 0_i128);
+    for item in matches {
+        paid += Money::for_energy(item.buyer_price, item.energy).0 as i128;
+        received += Money::for_energy(item.seller_price, item.energy).0 as i128;
+    }
+    let saturate = |value: i128| Money(value.clamp(i64::MIN as i128, i64::MAX as i128) as i64);
+    Payments {
+        buyers_pay: saturate(paid),
+        sellers_receive: saturate(received),
+        operator_surplus: saturate(paid - received),
+    }
+}
+
+/// Sorts both sides of the book into priority order in `scratch`, as every mechanism does first,
+/// and does nothing else: the practical lower bound of a clearing, for benchmarks.
+pub fn sort_book(bids: &[Order], offers: &[Order], scratch: &mut Scratch) {
+    scratch.rank(bids, offers);
 }
 
 /// The uniform price pay-as-clear would use for this book, or `None` when no bid crosses any
@@ -236,12 +448,7 @@ mod tests {
     }
 
     fn deal(bid: u32, offer: u32, energy: i64, price: i64) -> Match {
-        Match {
-            bid,
-            offer,
-            energy: Energy(energy),
-            price: Price(price),
-        }
+        Match::at(bid, offer, Energy(energy), Price(price))
     }
 
     /// Clears, checks every invariant, and returns the matches.
@@ -443,7 +650,11 @@ mod tests {
         // Walk: 100/10 3; 90/10 2; 90/20 2; 80/20 3; 70/20 1; 70/30 2; 70/75 stops.
         // Last pair 70/30: P = 50. Eligible: bids ≥ 50 (all), offers ≤ 50 (5, 6, 7: 13).
         let matches = run(Mechanism::PayAsClear, &bids, &offers);
-        assert!(matches.iter().all(|item| item.price == Price(50)));
+        assert!(
+            matches
+                .iter()
+                .all(|item| item.buyer_price == Price(50) && item.seller_price == Price(50))
+        );
         assert_eq!(
             clearing_price(&bids, &offers, &mut Scratch::default()),
             Some(Price(50))
@@ -581,5 +792,312 @@ mod tests {
             residuals(&bids, &offers, &matches),
             (vec![Energy(3), Energy(0)], vec![Energy(0)])
         );
+    }
+
+    // -----------------------------------------------------------------------------------------
+    // Two-price mechanisms: hand-worked cases from the definitions (crate documentation).
+
+    fn split(bid: u32, offer: u32, energy: i64, buyer_price: i64, seller_price: i64) -> Match {
+        Match {
+            bid,
+            offer,
+            energy: Energy(energy),
+            buyer_price: Price(buyer_price),
+            seller_price: Price(seller_price),
+        }
+    }
+
+    fn who(key: u64) -> Participant {
+        Participant::Asset(AssetId(100 + key as u32))
+    }
+
+    /// Every order its own participant, so no self-trade.
+    fn own_bid(key: u64, energy: i64, price: i64) -> Order {
+        bid(key, who(key), energy, price)
+    }
+
+    fn own_offer(key: u64, energy: i64, price: i64) -> Order {
+        offer(key, who(key), energy, price)
+    }
+
+    fn prices_of(mechanism: Mechanism, bids: &[Order], offers: &[Order]) -> Option<(i64, i64)> {
+        clearing_prices(mechanism, bids, offers, &mut Scratch::default())
+            .map(|prices| (prices.buyer_price.0, prices.seller_price.0))
+    }
+
+    #[test]
+    fn huang_balanced_sides() {
+        // Demand steps: A (0,3]@10, B (3,5]@9, C (5,9]@8, D (9,10]@5.
+        // Supply steps: E (0,2]@2, F (2,5]@4, G (5,7]@7, H (7,12]@9.
+        // d ≥ s on (0,2] 10≥2, (2,3] 10≥4, (3,5] 9≥4, (5,7] 8≥7; on (7,9] 8 < 9. So Q* = 7:
+        // K = C (its step (5,9] holds 7), L = G ((5,7] holds 7). p_b = b_K = 8, p_s = s_L = 7.
+        // Buyers before K: A, B (5); sellers before L: E, F (5). V = 5, no cut.
+        let bids = [
+            own_bid(1, 3, 10),
+            own_bid(2, 2, 9),
+            own_bid(3, 4, 8),
+            own_bid(4, 1, 5),
+        ];
+        let offers = [
+            own_offer(5, 2, 2),
+            own_offer(6, 3, 4),
+            own_offer(7, 2, 7),
+            own_offer(8, 5, 9),
+        ];
+        assert_eq!(prices_of(Mechanism::Huang, &bids, &offers), Some((8, 7)));
+        let matches = run(Mechanism::Huang, &bids, &offers);
+        // Pairing in priority order: A takes E (2) and F (1); B takes the rest of F (2).
+        assert_eq!(
+            matches,
+            [
+                split(0, 0, 2, 8, 7),
+                split(0, 1, 1, 8, 7),
+                split(1, 1, 2, 8, 7)
+            ]
+        );
+        // The operator keeps (8 − 7) × 5 mWh; rounding per match: 8·2/10⁶ → 0, etc.
+        assert!(payments(&matches).operator_surplus >= Money::ZERO);
+    }
+
+    #[test]
+    fn huang_cuts_the_long_side_by_equal_reduction() {
+        // Demand: A (0,6]@10 (priority 1), B (6,11]@9 (priority 0), C (11,15]@8.
+        // Supply: E (0,1]@2, F (1,4]@3, G (4,14]@7.
+        // Every step crosses up to 14, where supply ends: Q* = 14, K = C, L = G; p_b = 8, p_s = 7.
+        // Buyers A, B want 11, sellers E, F have 4: V = 4, the buyers are cut.
+        // Σ max(q − δ, 0) = (6 − δ) + (5 − δ) = 4 → δ = 3.5; rounded up δ = 4 gives 2 + 1 = 3,
+        // one mWh short. Both have q ≥ 4; B comes first by priority (0 < 1), although A bids
+        // more: B gets the leftover. A trades 2, B trades 2.
+        let bids = [
+            at(1, own_bid(1, 6, 10)),
+            at(0, own_bid(2, 5, 9)),
+            own_bid(3, 4, 8),
+        ];
+        let offers = [own_offer(5, 1, 2), own_offer(6, 3, 3), own_offer(7, 10, 7)];
+        let matches = run(Mechanism::Huang, &bids, &offers);
+        assert_eq!(
+            matches,
+            [
+                split(0, 0, 1, 8, 7),
+                split(0, 1, 1, 8, 7),
+                split(1, 1, 2, 8, 7)
+            ]
+        );
+        // The same book with the cut falling on the sellers: swap the roles of the totals.
+        // Supply E 5@2, F 5@3 (10) against buyers A 3@10 (then K): V = 3, sellers cut:
+        // (5 − δ) + (5 − δ) = 3 → δ = 3.5 → 4, leftover 1 to E (key 5 < key 6, equal priority).
+        let bids = [own_bid(1, 3, 10), own_bid(3, 4, 8)];
+        let offers = [own_offer(5, 5, 2), own_offer(6, 5, 3), own_offer(7, 10, 7)];
+        // Demand (0,3]@10, (3,7]@8; supply (0,5]@2, (5,10]@3: cross up to 7 where demand ends.
+        // Q* = 7: K = bid 3 ((3,7]), L = F ((5,10]); p_b = 8, p_s = 3. Buyers before K: A (3);
+        // sellers before L: E (5) only. V = 3: E alone is cut to 3 (δ = 2, no leftover).
+        assert_eq!(prices_of(Mechanism::Huang, &bids, &offers), Some((8, 3)));
+        assert_eq!(
+            run(Mechanism::Huang, &bids, &offers),
+            [split(0, 0, 3, 8, 3)]
+        );
+    }
+
+    #[test]
+    fn huang_equal_bid_and_ask_still_trade() {
+        // Demand (0,1]@5, (1,2]@5; supply (0,1]@5, (1,2]@5. The weak rule: 5 ≥ 5 crosses
+        // everywhere, Q* = 2, K = the second bid, L = the second offer (by key). The first pair
+        // trades at 5/5 — a strict rule would trade nothing.
+        let bids = [own_bid(1, 1, 5), own_bid(2, 1, 5)];
+        let offers = [own_offer(3, 1, 5), own_offer(4, 1, 5)];
+        assert_eq!(
+            run(Mechanism::Huang, &bids, &offers),
+            [split(0, 0, 1, 5, 5)]
+        );
+    }
+
+    #[test]
+    fn huang_price_setter_at_the_front_trades_nothing() {
+        // One big offer (a grid connection's "everything"): its step (0,100] holds Q* = 5, so it
+        // is L — the first offer — and no seller ranks before it. Prices b_K = 9, s_L = 1 exist,
+        // nobody trades under them.
+        let bids = [own_bid(1, 3, 10), own_bid(2, 2, 9)];
+        let offers = [own_offer(3, 100, 1)];
+        assert_eq!(prices_of(Mechanism::Huang, &bids, &offers), Some((9, 1)));
+        assert!(run(Mechanism::Huang, &bids, &offers).is_empty());
+        // A lone crossing pair: each is its side's price setter.
+        assert!(
+            run(
+                Mechanism::Huang,
+                &[own_bid(1, 5, 10)],
+                &[own_offer(2, 5, 1)]
+            )
+            .is_empty()
+        );
+        // No crossing: no prices.
+        assert_eq!(
+            prices_of(Mechanism::Huang, &[own_bid(1, 5, 1)], &[own_offer(2, 5, 2)]),
+            None
+        );
+    }
+
+    #[test]
+    fn huang_repairs_a_stuck_self_trade() {
+        // Bids W 1@10, X 1@9, K 1@5; offers Z 1@1, X 1@2, L 1@4. Q* = 3, K and L the third
+        // orders; p_b = 5, p_s = 4. The greedy walk pairs W with Z, then X's bid faces only X's
+        // offer. The repair swaps (W, Z) into (W, X's offer) and (X's bid, Z).
+        let (w, x, z) = (who(1), who(2), who(3));
+        let bids = [bid(1, w, 1, 10), bid(2, x, 1, 9), own_bid(3, 1, 5)];
+        let offers = [offer(4, z, 1, 1), offer(5, x, 1, 2), own_offer(6, 1, 4)];
+        assert_eq!(
+            run(Mechanism::Huang, &bids, &offers),
+            [split(0, 1, 1, 5, 4), split(1, 0, 1, 5, 4)]
+        );
+    }
+
+    #[test]
+    fn huang_leaves_only_the_unavoidable_self_trade() {
+        // Bids X 2@10, W 1@9, K 1@5; offers X 2@1, Z 1@2, L 1@4. V = 3, and X's planned volume
+        // is 2 + 2 = 4 > 3: one mWh of X's bid and of X's offer cannot be paired with anybody
+        // else. X buys 1 from Z, W buys 1 from X.
+        let (x, w, z) = (who(1), who(2), who(3));
+        let bids = [bid(1, x, 2, 10), bid(2, w, 1, 9), own_bid(3, 1, 5)];
+        let offers = [offer(4, x, 2, 1), offer(5, z, 1, 2), own_offer(6, 1, 4)];
+        assert_eq!(
+            run(Mechanism::Huang, &bids, &offers),
+            [split(0, 1, 1, 5, 4), split(1, 0, 1, 5, 4)]
+        );
+    }
+
+    #[test]
+    fn trade_reduction_cases() {
+        let unit = 1_000_000;
+        let bids_at = |prices: &[i64]| -> Vec<Order> {
+            prices
+                .iter()
+                .enumerate()
+                .map(|(position, &price)| own_bid(position as u64, unit, price))
+                .collect()
+        };
+        let offers_at = |prices: &[i64]| -> Vec<Order> {
+            prices
+                .iter()
+                .enumerate()
+                .map(|(position, &price)| own_offer(50 + position as u64, unit, price))
+                .collect()
+        };
+        // Bids 10, 8, 6, 3; offers 1, 4, 5, 9: pairs (10,1), (8,4), (6,5) are efficient, k = 3.
+        // p0 = floor((3 + 9) / 2) = 6 and s_3 = 5 ≤ 6 ≤ b_3 = 6: all three trade at 6.
+        let (bids, offers) = (bids_at(&[10, 8, 6, 3]), offers_at(&[1, 4, 5, 9]));
+        assert_eq!(
+            prices_of(Mechanism::TradeReduction, &bids, &offers),
+            Some((6, 6))
+        );
+        assert_eq!(
+            run(Mechanism::TradeReduction, &bids, &offers),
+            [
+                split(0, 0, unit, 6, 6),
+                split(1, 1, unit, 6, 6),
+                split(2, 2, unit, 6, 6)
+            ]
+        );
+        // Bids 10, 8, 6, 5: k = 3 again, p0 = floor((5 + 9) / 2) = 7 > b_3 = 6. The third pair
+        // is excluded; the first two trade, buyers paying b_3 = 6, sellers receiving s_3 = 5.
+        let bids = bids_at(&[10, 8, 6, 5]);
+        assert_eq!(
+            run(Mechanism::TradeReduction, &bids, &offers),
+            [split(0, 0, unit, 6, 5), split(1, 1, unit, 6, 5)]
+        );
+        // Two bids, three offers, both pairs efficient: no third bid, so no p0; the reduction
+        // rule trades one pair at b_2 = 8 and s_2 = 4.
+        let (bids, offers) = (bids_at(&[10, 8]), offers_at(&[1, 4, 20]));
+        assert_eq!(
+            run(Mechanism::TradeReduction, &bids, &offers),
+            [split(0, 0, unit, 8, 4)]
+        );
+        // One efficient pair, and p0 = floor((2 + 9) / 2) = 5 outside [s_1, b_1] = [4, 4]...
+        // here [1, 4]: excluded, nobody trades; prices b_1 and s_1 are still reported.
+        let (bids, offers) = (bids_at(&[4, 2]), offers_at(&[1, 9]));
+        assert_eq!(
+            prices_of(Mechanism::TradeReduction, &bids, &offers),
+            Some((4, 1))
+        );
+        assert!(run(Mechanism::TradeReduction, &bids, &offers).is_empty());
+        // Equal bid and ask are efficient (weak rule): bids 5, 1; offers 5, 9: k = 1,
+        // p0 = floor((1 + 9) / 2) = 5 in [5, 5]: the pair trades at 5.
+        let (bids, offers) = (bids_at(&[5, 1]), offers_at(&[5, 9]));
+        assert_eq!(
+            run(Mechanism::TradeReduction, &bids, &offers),
+            [split(0, 0, unit, 5, 5)]
+        );
+    }
+
+    #[test]
+    fn trade_reduction_needs_unit_orders() {
+        let bids = [own_bid(1, 2, 10), own_bid(2, 2, 9)];
+        let offers = [own_offer(3, 2, 1), own_offer(4, 3, 2)];
+        assert_eq!(
+            check_book(Mechanism::TradeReduction, &bids, &offers),
+            Err(BookError::UnequalEnergy {
+                side: Side::Sell,
+                index: 1,
+                energy: Energy(3),
+                unit: Energy(2),
+            })
+        );
+        assert!(run(Mechanism::TradeReduction, &bids, &offers).is_empty());
+        assert_eq!(prices_of(Mechanism::TradeReduction, &bids, &offers), None);
+        for mechanism in [Mechanism::Huang, Mechanism::PayAsClear] {
+            assert_eq!(check_book(mechanism, &bids, &offers), Ok(()));
+        }
+    }
+
+    #[test]
+    fn payments_add_the_spread_to_the_operator() {
+        let matches = [
+            split(0, 0, 2_000_000, 300_000, 250_000),
+            split(1, 0, 1_000_000, 300_000, 250_000),
+        ];
+        assert_eq!(
+            payments(&matches),
+            Payments {
+                buyers_pay: Money(900_000),
+                sellers_receive: Money(750_000),
+                operator_surplus: Money(150_000),
+            }
+        );
+    }
+
+    #[test]
+    fn two_price_mechanisms_on_empty_and_huge_books() {
+        for mechanism in [Mechanism::Huang, Mechanism::TradeReduction] {
+            assert!(run(mechanism, &[], &[]).is_empty());
+            assert!(run(mechanism, &[own_bid(1, 5, 5)], &[]).is_empty());
+        }
+        // Totals beyond i64: three bids of i64::MAX against offers of a quarter each.
+        let quarter = i64::MAX / 4;
+        let bids: Vec<Order> = (0..4)
+            .map(|key| own_bid(key, i64::MAX, 100 - key as i64))
+            .collect();
+        let offers: Vec<Order> = (10..16)
+            .map(|key| own_offer(key, quarter, key as i64))
+            .collect();
+        let matches = run(Mechanism::Huang, &bids, &offers);
+        let traded: i128 = matches.iter().map(|item| item.energy.0 as i128).sum();
+        // Supply (6 quarters, 1.5 × i64::MAX) crosses wholly and ends inside bid 1's step: K is
+        // bid 1, L the last offer. Bid 0 (i64::MAX) buys from offers 0..5 (5 quarters), whose
+        // total exceeds it: the offers are cut by equal reduction to exactly i64::MAX.
+        assert_eq!(traded, i64::MAX as i128);
+        let bids: Vec<Order> = (0..4)
+            .map(|key| own_bid(key, quarter, 100 - key as i64))
+            .collect();
+        let offers: Vec<Order> = (10..13)
+            .map(|key| own_offer(key, i64::MAX, key as i64))
+            .collect();
+        // Demand 4 quarters all inside the first offer's step: L is the first offer, no trade.
+        assert!(run(Mechanism::Huang, &bids, &offers).is_empty());
+        let offers: Vec<Order> = (10..16)
+            .map(|key| own_offer(key, quarter, key as i64))
+            .collect();
+        // Demand 4 quarters, supply 6: Q* = 4 quarters at the end of bid 3 and offer 3. K = bid 3,
+        // L = offer 3; three quarters trade on each side.
+        let matches = run(Mechanism::Huang, &bids, &offers);
+        let traded: i128 = matches.iter().map(|item| item.energy.0 as i128).sum();
+        assert_eq!(traded, 3 * quarter as i128);
     }
 }

@@ -31,7 +31,7 @@ pub(crate) struct Rank {
 }
 
 impl Rank {
-    fn bid(index: usize, order: &Order) -> Self {
+    pub(crate) fn bid(index: usize, order: &Order) -> Self {
         Self {
             price_rank: !order.price.0,
             priority: order.priority,
@@ -40,7 +40,7 @@ impl Rank {
         }
     }
 
-    fn offer(index: usize, order: &Order) -> Self {
+    pub(crate) fn offer(index: usize, order: &Order) -> Self {
         Self {
             price_rank: order.price.0,
             priority: order.priority,
@@ -49,12 +49,24 @@ impl Rank {
         }
     }
 
-    fn bid_price(self) -> i64 {
+    pub(crate) fn bid_price(self) -> i64 {
         !self.price_rank
     }
 
-    fn offer_price(self) -> i64 {
+    pub(crate) fn offer_price(self) -> i64 {
         self.price_rank
+    }
+
+    /// Index of the order in its slice.
+    pub(crate) fn index(self) -> usize {
+        self.index as usize
+    }
+
+    /// The tie-break that does not involve the price: `(priority, key, index)`. Two-price
+    /// mechanisms hand out rounding leftovers in this order, so that no order can win one by
+    /// changing its price.
+    pub(crate) fn time_key(self) -> (u64, u64, u32) {
+        (self.priority, self.key, self.index)
     }
 }
 
@@ -66,12 +78,21 @@ impl Rank {
 /// about 32 bytes per order of each side plus 24 bytes per offer.
 #[derive(Debug, Default)]
 pub struct Scratch {
-    bids: Vec<Rank>,
-    offers: Vec<Rank>,
+    pub(crate) bids: Vec<Rank>,
+    pub(crate) offers: Vec<Rank>,
     offer_residual: Vec<i64>,
     offer_participant: Vec<Participant>,
     next_live: Vec<u32>,
     next_other: Vec<u32>,
+    /// Two-price mechanisms: energy allocated to each ranked bid / offer (by rank position).
+    pub(crate) bid_volume: Vec<i64>,
+    pub(crate) offer_volume: Vec<i64>,
+    /// Two-price mechanisms: quantities of the long side, sorted, to find the equal reduction.
+    pub(crate) quantities: Vec<i64>,
+    /// Two-price mechanisms: rank positions that may receive a rounding leftover.
+    pub(crate) leftover: Vec<u32>,
+    /// Bids the greedy walk could not fill from allocated volumes: (rank position, energy).
+    pub(crate) stuck: Vec<(u32, i64)>,
 }
 
 impl Scratch {
@@ -85,11 +106,16 @@ impl Scratch {
             offer_participant: Vec::with_capacity(orders_per_side),
             next_live: Vec::with_capacity(orders_per_side + 1),
             next_other: Vec::with_capacity(orders_per_side),
+            bid_volume: Vec::with_capacity(orders_per_side),
+            offer_volume: Vec::with_capacity(orders_per_side),
+            quantities: Vec::with_capacity(orders_per_side),
+            leftover: Vec::with_capacity(orders_per_side),
+            stuck: Vec::new(),
         }
     }
 
     /// Ranks both sides of the book; orders without positive energy are left out.
-    fn rank(&mut self, bids: &[Order], offers: &[Order]) {
+    pub(crate) fn rank(&mut self, bids: &[Order], offers: &[Order]) {
         // Indices are stored as u32 and the walk uses `m` as a sentinel position.
         assert!(
             bids.len() < u32::MAX as usize && offers.len() < u32::MAX as usize,
@@ -117,10 +143,48 @@ impl Scratch {
 
 /// How the greedy walk prices a match.
 #[derive(Clone, Copy, Debug)]
-enum Pricing {
+pub(crate) enum Pricing {
+    /// Both prices at the offer's price.
     Offer,
+    /// Both prices at the bid's price.
     Bid,
+    /// Both prices at one clearing price.
     Uniform(Price),
+    /// Every buyer pays the first price, every seller receives the second.
+    Split(Price, Price),
+}
+
+/// How much energy each order brings to the greedy walk.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Volumes {
+    /// Its energy, as far as the counterparts allow (the walk decides the volume).
+    Orders,
+    /// Exactly `Scratch::bid_volume` / `offer_volume` at its rank position (a two-price
+    /// mechanism decided the volume; the walk only pairs it). Bids that cannot be paired because
+    /// every offer left is their own participant's are recorded in `Scratch::stuck`.
+    Allocated,
+}
+
+/// What the greedy walk walks over and how it prices.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Walk {
+    /// Only the first this many ranked bids take part.
+    pub(crate) bid_limit: usize,
+    /// Only the first this many ranked offers take part.
+    pub(crate) offer_limit: usize,
+    pub(crate) pricing: Pricing,
+    pub(crate) volumes: Volumes,
+}
+
+impl Walk {
+    fn all(pricing: Pricing) -> Self {
+        Self {
+            bid_limit: usize::MAX,
+            offer_limit: usize::MAX,
+            pricing,
+            volumes: Volumes::Orders,
+        }
+    }
 }
 
 /// Pay-as-offer: the greedy walk, each match at the offer's price.
@@ -131,15 +195,7 @@ pub(crate) fn pay_as_offer(
     matches: &mut Vec<Match>,
 ) {
     scratch.rank(bids, offers);
-    greedy(
-        bids,
-        offers,
-        scratch,
-        usize::MAX,
-        usize::MAX,
-        Pricing::Offer,
-        matches,
-    );
+    greedy(bids, offers, scratch, Walk::all(Pricing::Offer), matches);
 }
 
 /// Pay-as-bid: the greedy walk, each match at the bid's price.
@@ -150,15 +206,7 @@ pub(crate) fn pay_as_bid(
     matches: &mut Vec<Match>,
 ) {
     scratch.rank(bids, offers);
-    greedy(
-        bids,
-        offers,
-        scratch,
-        usize::MAX,
-        usize::MAX,
-        Pricing::Bid,
-        matches,
-    );
+    greedy(bids, offers, scratch, Walk::all(Pricing::Bid), matches);
 }
 
 /// Pay-as-clear: the uniform price from the aggregate curves, then the greedy walk over the
@@ -189,15 +237,12 @@ pub(crate) fn pay_as_clear(
     let eligible_offers = scratch
         .offers
         .partition_point(|rank| rank.offer_price() <= price.0);
-    greedy(
-        bids,
-        offers,
-        scratch,
-        eligible_bids,
-        eligible_offers,
-        Pricing::Uniform(price),
-        matches,
-    );
+    let walk = Walk {
+        bid_limit: eligible_bids,
+        offer_limit: eligible_offers,
+        ..Walk::all(Pricing::Uniform(price))
+    };
+    greedy(bids, offers, scratch, walk, matches);
 }
 
 /// The uniform price of pay-as-clear, or `None` when no bid crosses any offer.
@@ -212,13 +257,37 @@ pub(crate) fn clearing_price(
 
 /// Walks the aggregate demand and supply curves (participants ignored) while the marginal bid
 /// is priced at or above the marginal offer; returns the floored midpoint of the last pair
-/// matched. Only per-order remainders are kept, never cumulative sums, so no energy can overflow.
+/// matched.
 fn uniform_price(
     bids: &[Order],
     offers: &[Order],
     bid_ranks: &[Rank],
     offer_ranks: &[Rank],
 ) -> Option<Price> {
+    let (bid_position, offer_position) = last_crossing(bids, offers, bid_ranks, offer_ranks)?;
+    let bid_price = bid_ranks[bid_position].bid_price();
+    let offer_price = offer_ranks[offer_position].offer_price();
+    // Rounds toward negative infinity (prices may be negative); the i128 sum cannot overflow and
+    // the result lies in [offer_price, bid_price], so it fits an i64.
+    let midpoint_floor = div_floor_i128(bid_price as i128 + offer_price as i128, 2);
+    Some(Price(midpoint_floor as i64))
+}
+
+/// The rank positions of the last bid and the last offer the aggregate walk matches, or `None`
+/// when the best bid is below the best offer (or a side is empty).
+///
+/// The walk runs along the quantity axis of the two step curves — demand (bids in priority
+/// order, each a step of its energy) and supply — and matches while the bid's step is priced at
+/// or above the offer's step (a bid equal to an offer trades). With Q* the largest quantity where
+/// demand ≥ supply, the last pair matched are the bid and the offer whose steps contain Q*
+/// (steps are intervals `(start, end]`). Only per-order remainders are kept, never cumulative
+/// sums, so no energy can overflow. O(n + m).
+pub(crate) fn last_crossing(
+    bids: &[Order],
+    offers: &[Order],
+    bid_ranks: &[Rank],
+    offer_ranks: &[Rank],
+) -> Option<(usize, usize)> {
     let (Some(first_bid), Some(first_offer)) = (bid_ranks.first(), offer_ranks.first()) else {
         return None;
     };
@@ -229,14 +298,14 @@ fn uniform_price(
     }
     let (mut bid_position, mut offer_position) = (0, 0);
     let (mut bid_left, mut offer_left) = (energy_of_bid(0), energy_of_offer(0));
-    let mut last = (first_bid.bid_price(), first_offer.offer_price());
+    let mut last = (0, 0);
     loop {
         let bid_price = bid_ranks[bid_position].bid_price();
         let offer_price = offer_ranks[offer_position].offer_price();
         if bid_price < offer_price {
             break;
         }
-        last = (bid_price, offer_price);
+        last = (bid_position, offer_position);
         let energy = bid_left.min(offer_left);
         bid_left -= energy;
         offer_left -= energy;
@@ -255,21 +324,16 @@ fn uniform_price(
             offer_left = energy_of_offer(offer_position);
         }
     }
-    let (bid_price, offer_price) = last;
-    // Rounds toward negative infinity (prices may be negative); the i128 sum cannot overflow and
-    // the result lies in [offer_price, bid_price], so it fits an i64.
-    let midpoint_floor = div_floor_i128(bid_price as i128 + offer_price as i128, 2);
-    Some(Price(midpoint_floor as i64))
+    Some(last)
 }
 
-/// The greedy walk over the first `bid_limit` ranked bids and `offer_limit` ranked offers.
-fn greedy(
+/// The greedy walk over the first `walk.bid_limit` ranked bids and `walk.offer_limit` ranked
+/// offers, with the volumes and prices `walk` says.
+pub(crate) fn greedy(
     bids: &[Order],
     offers: &[Order],
     scratch: &mut Scratch,
-    bid_limit: usize,
-    offer_limit: usize,
-    pricing: Pricing,
+    walk: Walk,
     matches: &mut Vec<Match>,
 ) {
     let Scratch {
@@ -279,9 +343,14 @@ fn greedy(
         offer_participant,
         next_live,
         next_other,
+        bid_volume,
+        offer_volume,
+        stuck,
+        ..
     } = scratch;
-    let bid_ranks = &bid_ranks[..bid_limit.min(bid_ranks.len())];
-    let offer_ranks = &offer_ranks[..offer_limit.min(offer_ranks.len())];
+    stuck.clear();
+    let bid_ranks = &bid_ranks[..walk.bid_limit.min(bid_ranks.len())];
+    let offer_ranks = &offer_ranks[..walk.offer_limit.min(offer_ranks.len())];
     if bid_ranks.is_empty() || offer_ranks.is_empty() {
         return;
     }
@@ -289,17 +358,29 @@ fn greedy(
     if bid_ranks[0].bid_price() < offer_ranks[0].offer_price() {
         return;
     }
+    let allocated = walk.volumes == Volumes::Allocated;
 
     let offer_count = offer_ranks.len();
     offer_residual.clear();
     offer_participant.clear();
-    for rank in offer_ranks {
+    for (position, rank) in offer_ranks.iter().enumerate() {
         let offer = &offers[rank.index as usize];
-        offer_residual.push(offer.energy.0);
+        offer_residual.push(match allocated {
+            true => offer_volume[position],
+            false => offer.energy.0,
+        });
         offer_participant.push(offer.participant);
     }
     next_live.clear();
     next_live.extend(0..=offer_count as u32);
+    if allocated {
+        // Offers allocated nothing are dead from the start.
+        for (position, residual) in offer_residual.iter().enumerate() {
+            if *residual == 0 {
+                next_live[position] = position as u32 + 1;
+            }
+        }
+    }
     // Runs of equal participant in priority order give the first valid `next_other` pointers.
     next_other.clear();
     next_other.resize(offer_count, 0);
@@ -319,7 +400,7 @@ fn greedy(
         end: offer_count as u32,
     };
 
-    for bid_rank in bid_ranks {
+    for (bid_position, bid_rank) in bid_ranks.iter().enumerate() {
         let head = skip.live_from(0);
         // Bids come in descending price: once the cheapest live offer is dearer than this bid,
         // no later bid can trade either.
@@ -327,7 +408,13 @@ fn greedy(
             break;
         }
         let bid = &bids[bid_rank.index as usize];
-        let mut remaining = bid.energy.0;
+        let mut remaining = match allocated {
+            true => bid_volume[bid_position],
+            false => bid.energy.0,
+        };
+        if remaining == 0 {
+            continue;
+        }
         let mut position = skip.usable_from(bid.participant, head);
         while position != skip.end {
             let offer_rank = offer_ranks[position as usize];
@@ -337,16 +424,18 @@ fn greedy(
             }
             let available = &mut offer_residual[position as usize];
             let energy = remaining.min(*available);
-            let price = match pricing {
-                Pricing::Offer => Price(offer_rank.offer_price()),
-                Pricing::Bid => Price(bid_rank.bid_price()),
-                Pricing::Uniform(price) => price,
+            let (buyer_price, seller_price) = match walk.pricing {
+                Pricing::Offer => (offer_rank.offer_price(), offer_rank.offer_price()),
+                Pricing::Bid => (bid_rank.bid_price(), bid_rank.bid_price()),
+                Pricing::Uniform(price) => (price.0, price.0),
+                Pricing::Split(buyer, seller) => (buyer.0, seller.0),
             };
             matches.push(Match {
                 bid: bid_rank.index,
                 offer: offer_rank.index,
                 energy: Energy(energy),
-                price,
+                buyer_price: Price(buyer_price),
+                seller_price: Price(seller_price),
             });
             remaining -= energy;
             *available -= energy;
@@ -360,7 +449,20 @@ fn greedy(
             }
             position = skip.usable_from(bid.participant, position + 1);
         }
+        if allocated && remaining > 0 {
+            stuck.push((bid_position as u32, remaining));
+        }
     }
+}
+
+/// Offer rank positions with allocated energy the greedy walk left unpaired, with that energy.
+pub(crate) fn unpaired_offers(scratch: &Scratch) -> impl Iterator<Item = (u32, i64)> + '_ {
+    scratch
+        .offer_residual
+        .iter()
+        .enumerate()
+        .filter(|(_, residual)| **residual > 0)
+        .map(|(position, residual)| (position as u32, *residual))
 }
 
 /// The skip pointers of the greedy walk (see the module documentation).

@@ -177,14 +177,14 @@ fn reference_clear(mechanism: Mechanism, bids: &[Order], offers: &[Order]) -> Ve
             let price = match mechanism {
                 Mechanism::PayAsOffer => offer.price,
                 Mechanism::PayAsBid => bid.price,
-                Mechanism::PayAsClear => uniform.unwrap_or(Price::ZERO),
+                _ => uniform.unwrap_or(Price::ZERO),
             };
-            matches.push(Match {
-                bid: bid_index as u32,
-                offer: offer_index as u32,
-                energy: Energy(energy),
+            matches.push(Match::at(
+                bid_index as u32,
+                offer_index as u32,
+                Energy(energy),
                 price,
-            });
+            ));
         }
     }
     matches
@@ -222,17 +222,19 @@ fn assert_invariants(
         prop_assert!(item.energy.0 > 0, "empty match {:?}", item);
         prop_assert_ne!(bid.participant, offer.participant, "self-trade {:?}", item);
         prop_assert!(
-            offer.price <= item.price && item.price <= bid.price,
+            offer.price <= item.seller_price && item.buyer_price <= bid.price,
             "price {:?}",
             item
         );
+        // The simulator's mechanisms charge the buyer what the seller receives.
+        prop_assert_eq!(item.buyer_price, item.seller_price);
         let expected = match mechanism {
             Mechanism::PayAsOffer => Some(offer.price),
             Mechanism::PayAsBid => Some(bid.price),
-            Mechanism::PayAsClear => None,
+            _ => None,
         };
         if let Some(expected) = expected {
-            prop_assert_eq!(item.price, expected);
+            prop_assert_eq!(item.buyer_price, expected);
         }
         bought[item.bid as usize] += item.energy.0 as i128;
         sold[item.offer as usize] += item.energy.0 as i128;
@@ -273,7 +275,7 @@ fn assert_invariants(
         prop_assert_eq!(check_uniform(matches), Ok(()));
         prop_assert_eq!(uniform, reference_clearing_price(bids, offers));
         if let Some(first) = matches.first() {
-            prop_assert_eq!(Some(first.price), uniform);
+            prop_assert_eq!(Some(first.buyer_price), uniform);
         }
     }
     for (bid_index, bid) in bids.iter().enumerate() {
@@ -308,7 +310,7 @@ fn keyed(bids: &[Order], offers: &[Order], matches: &[Match]) -> Vec<(u64, u64, 
                 bids[item.bid as usize].key,
                 offers[item.offer as usize].key,
                 item.energy,
-                item.price,
+                item.buyer_price,
             )
         })
         .collect()

@@ -42,6 +42,7 @@ pub(crate) struct Chain {
 
 impl Chain {
     /// Prices the path of `energy` matched at one `price` in market `at`.
+    #[cfg(test)]
     pub fn build(
         &mut self,
         topology: &Topology,

@@ -40,8 +40,12 @@ use nestgrid_types::{
     AreaId, AssetId, Energy, GridFee, Match, Mechanism, Money, Order, Participant, Price, Side,
     TickIndex,
 };
+use rayon::prelude::*;
 
 const NONE: u32 = u32::MAX;
+
+/// Below this many live orders in a slot, re-pricing stays on one thread.
+const PARALLEL_MIN_ORDERS: usize = 50_000;
 
 /// One order of one slot, wherever it is seen. `remaining` and the first prices share a cache
 /// line (`repr(C)` keeps the field order): the book sweep reads exactly those.
@@ -140,6 +144,7 @@ struct DownEntry {
     price: Price,
 }
 
+/// Orders sorted best first: bids by price descending, offers ascending, ties by order index.
 #[derive(Clone, Debug, Default)]
 struct DownList {
     bids: Vec<DownEntry>,
@@ -163,6 +168,9 @@ pub struct Engine<'t> {
     orders: Vec<LiveOrder>,
     books: Vec<Book>,
     down: Vec<DownList>,
+    /// Per area: the best orders of its own book that may be forwarded down (at most twice the
+    /// down-list length), recomputed only when the book changed.
+    own_best: Vec<DownList>,
     /// Bumped whenever an area's down list is recomputed.
     down_version: Vec<u64>,
     /// The parent's `down_version` each area's own down list was computed from.
@@ -245,6 +253,7 @@ impl<'t> Engine<'t> {
             orders: Vec::new(),
             books: vec![Book::default(); area_count],
             down: vec![DownList::default(); area_count],
+            own_best: vec![DownList::default(); area_count],
             down_version: vec![0; area_count],
             parent_version_seen: vec![u64::MAX; area_count],
             bids: Vec::new(),
@@ -305,7 +314,7 @@ impl<'t> Engine<'t> {
             book.entries.clear();
         }
         self.parent_version_seen.fill(u64::MAX);
-        for list in &mut self.down {
+        for list in self.down.iter_mut().chain(&mut self.own_best) {
             list.bids.clear();
             list.offers.clear();
         }
@@ -364,31 +373,52 @@ impl<'t> Engine<'t> {
         {
             return;
         }
-        let mut changed = false;
-        for order in &mut self.orders {
+        // Both passes are per order and per book, independent of each other, so they run on
+        // every core without changing the result; small runs stay on one thread, where waking
+        // the pool would cost more than it saves.
+        let (fees, parent, ticks) = (&self.fees, &self.parent, self.ticks);
+        let parallel = self.orders.len() >= PARALLEL_MIN_ORDERS;
+        let reprice_order = |order: &mut LiveOrder| {
             if order.remaining.0 == 0 || !order.ramp.updates_at(tick) {
-                continue;
+                return false;
             }
-            changed = true;
-            order.prices[0] = order.ramp.price_at(tick, self.ticks);
+            order.prices[0] = order.ramp.price_at(tick, ticks);
             let mut area = order.origin;
             for level in 0..order.top as usize {
-                let fee = self.fees[area.index()];
+                let fee = fees[area.index()];
                 order.prices[level + 1] = fee.forward(order.side, order.prices[level]);
-                area = AreaId(self.parent[area.index()]);
+                area = AreaId(parent[area.index()]);
             }
-        }
+            true
+        };
+        let changed = if parallel {
+            self.orders
+                .par_iter_mut()
+                .with_min_len(4_096)
+                .map(reprice_order)
+                .reduce(|| false, |a, b| a | b)
+        } else {
+            self.orders
+                .iter_mut()
+                .map(reprice_order)
+                .fold(false, |a, b| a | b)
+        };
         if !changed {
             return;
         }
         let orders = &self.orders;
-        for book in &mut self.books {
+        let sweep = |book: &mut Book| {
             book.entries.retain_mut(|entry| {
                 let order = &orders[entry.order as usize];
                 entry.price = order.prices[entry.level as usize];
                 order.remaining.0 > 0
             });
             book.refresh();
+        };
+        if parallel {
+            self.books.par_iter_mut().with_min_len(256).for_each(sweep);
+        } else {
+            self.books.iter_mut().for_each(sweep);
         }
     }
 
@@ -469,6 +499,10 @@ impl<'t> Engine<'t> {
         if best_bid < best_offer {
             return;
         }
+        // Bounds of the entries that cannot cross: with the live candidates' prices after the
+        // clearing they give the book's exact bounds again (filled orders no longer count).
+        let mut rest_bid = Price(i64::MIN);
+        let mut rest_offer = Price(i64::MAX);
         for entry in &self.books[index].entries {
             let price = entry.price;
             let crosses = match entry.side {
@@ -476,6 +510,10 @@ impl<'t> Engine<'t> {
                 Side::Sell => price <= best_bid,
             };
             if !crosses {
+                match entry.side {
+                    Side::Buy => rest_bid = rest_bid.max(price),
+                    Side::Sell => rest_offer = rest_offer.min(price),
+                }
                 continue;
             }
             let order = &orders[entry.order as usize];
@@ -500,6 +538,7 @@ impl<'t> Engine<'t> {
                 Side::Sell => self.offers.push(book_order),
             }
         }
+        let (book_bids, book_offers) = (self.bids.len(), self.offers.len());
         // What the parent forwards down. A forwarded order can only match an order of this
         // market's own book (two orders from the parent are the same participant), so the walk
         // stops at the first one that cannot cross the book's best price.
@@ -521,12 +560,36 @@ impl<'t> Engine<'t> {
                 walk.push(&list.offers, Side::Sell, bound, &mut self.offers);
             }
         }
-        if self.bids.is_empty()
-            || self.offers.is_empty()
-            || !nestgrid_market::may_cross(&self.bids, &self.offers)
+        if !self.bids.is_empty()
+            && !self.offers.is_empty()
+            && nestgrid_market::may_cross(&self.bids, &self.offers)
         {
-            return;
+            self.clear_book(slot, tick, area, recorder);
         }
+        let orders = &self.orders;
+        let live = |order: &&Order| orders[order.key as usize].remaining.0 > 0;
+        let book = &mut self.books[index];
+        book.best_bid = self.bids[..book_bids]
+            .iter()
+            .filter(live)
+            .map(|order| order.price)
+            .fold(rest_bid, Price::max);
+        book.best_offer = self.offers[..book_offers]
+            .iter()
+            .filter(live)
+            .map(|order| order.price)
+            .fold(rest_offer, Price::min);
+    }
+
+    /// Clears the collected book of `area`'s market and applies the matches.
+    fn clear_book(
+        &mut self,
+        slot: u32,
+        tick: TickIndex,
+        area: AreaId,
+        recorder: &mut dyn Recorder,
+    ) {
+        let index = area.index();
         self.matches.clear();
         let mechanism: Mechanism = self.topology.areas[index].mechanism;
         nestgrid_market::clear(
@@ -552,13 +615,14 @@ impl<'t> Engine<'t> {
                 buy,
                 sell,
                 found.energy,
-                found.price,
+                (found.seller_price, found.buyer_price),
                 recorder,
             );
         }
     }
 
-    /// Applies one match of `energy` at `price` in `area`'s market between two live orders.
+    /// Applies one match of `energy` in `area`'s market between two live orders, at
+    /// `(seller_price, buyer_price)` (equal for single-price mechanisms).
     #[allow(clippy::too_many_arguments)]
     fn apply(
         &mut self,
@@ -568,7 +632,7 @@ impl<'t> Engine<'t> {
         buy: u32,
         sell: u32,
         energy: Energy,
-        price: Price,
+        prices: (Price, Price),
         recorder: &mut dyn Recorder,
     ) {
         let (buyer, buyer_area) = {
@@ -582,11 +646,13 @@ impl<'t> Engine<'t> {
             (order.asset, order.origin)
         };
         self.chain
-            .build(self.topology, seller_area, buyer_area, area, price, energy);
+            .build_two_prices(self.topology, seller_area, buyer_area, area, prices, energy);
         let chain = &self.chain;
+        // Individual rationality at the owners' own markets: the seller receives at least its
+        // offer, the buyer pays at most its bid (money rounding is monotone in the price).
         debug_assert!(chain.prices[0] >= self.orders[sell as usize].prices[0]);
         debug_assert!(
-            *chain.prices.last().expect("non-empty") <= self.orders[buy as usize].prices[0]
+            chain.buyer_pays() <= Money::for_energy(self.orders[buy as usize].prices[0], energy)
         );
         self.trade_id += 1;
         let count = chain.markets.len();
@@ -704,16 +770,17 @@ impl<'t> Engine<'t> {
         }
     }
 
-    /// Computes, top-down, the best orders each area forwards to its children next tick.
+    /// Computes, top-down, the best orders each area forwards to its children next tick: the
+    /// best of its own book (cached until the book changes) merged with what its parent forwards
+    /// to it, at most [`MAX_FORWARDED_DOWN_PER_TICK`] per side. A list is rebuilt only when its
+    /// inputs changed (own book, parent's list, a listed order filled); children notice through
+    /// `down_version`.
     fn forward_down(&mut self, tick: TickIndex) {
-        let forward_after = self.forward_after;
         for position in 0..self.top_down.len() {
-            let area = self.top_down[position];
-            let index = area.index();
+            let index = self.top_down[position].index();
             if !self.has_children[index] {
                 continue;
             }
-            // Recompute only when the book, the parent's list or a listed order changed.
             let parent = self.parent[index];
             let parent_version = if parent == NONE {
                 0
@@ -721,70 +788,128 @@ impl<'t> Engine<'t> {
                 self.down_version[parent as usize]
             };
             let orders = &self.orders;
-            let list_filled = {
-                let list = &self.down[index];
+            let filled = |list: &DownList| {
                 list.bids
                     .iter()
                     .chain(&list.offers)
                     .any(|down| orders[down.order as usize].remaining.0 == 0)
             };
-            if !self.books[index].changed
+            let book_changed = self.books[index].changed;
+            if !book_changed
                 && self.parent_version_seen[index] == parent_version
-                && !list_filled
+                && !filled(&self.down[index])
             {
                 continue;
             }
+            // The cached own list holds twice what is forwarded: it is rebuilt from the book
+            // only when the book changed or fills left it short on either side.
+            let short = |entries: &[DownEntry]| {
+                entries.len() == 2 * MAX_FORWARDED_DOWN_PER_TICK
+                    && entries
+                        .iter()
+                        .filter(|down| orders[down.order as usize].remaining.0 > 0)
+                        .count()
+                        < MAX_FORWARDED_DOWN_PER_TICK
+            };
+            let own = &self.own_best[index];
+            if book_changed || short(&own.bids) || short(&own.offers) {
+                self.refresh_own_best(index, tick);
+            }
             self.parent_version_seen[index] = parent_version;
-            self.down_version[index] += 1;
             let mut list = std::mem::take(&mut self.down[index]);
-            list.bids.clear();
-            list.offers.clear();
-            let mut waiting = false;
-            let two_sided = self.two_sided[index];
-            for entry in &self.books[index].entries {
-                if tick + 1 < entry.arrived + forward_after {
-                    waiting = true;
-                    continue;
-                }
-                let down = DownEntry {
-                    order: entry.order,
-                    price: entry.price,
-                };
-                match entry.side {
-                    Side::Sell => list.offers.push(down),
-                    Side::Buy if two_sided => list.bids.push(down),
-                    Side::Buy => {}
-                }
+            let previous = (list.bids.len(), list.offers.len());
+            let before: Vec<DownEntry> = list.bids.iter().chain(&list.offers).copied().collect();
+            self.merge_down(index, &mut list);
+            let same = previous == (list.bids.len(), list.offers.len())
+                && before
+                    .iter()
+                    .zip(list.bids.iter().chain(&list.offers))
+                    .all(|(a, b)| a.order == b.order && a.price == b.price);
+            if !same {
+                self.down_version[index] += 1;
             }
-            // An entry still waiting to be forwarded down keeps the list due for recomputing.
-            self.books[index].changed = waiting;
-            if parent != NONE {
-                let fee = self.fees[index];
-                let end = self.topology.subtree_end[index];
-                let upper = &self.down[parent as usize];
-                let orders = &self.orders;
-                let outside = |down: &&DownEntry| {
-                    let order = &orders[down.order as usize];
-                    order.remaining.0 > 0 && !(order.origin.0 >= area.0 && order.origin.0 < end)
-                };
-                list.offers
-                    .extend(upper.offers.iter().filter(outside).map(|down| DownEntry {
-                        order: down.order,
-                        price: fee.forward(Side::Sell, down.price),
-                    }));
-                if two_sided {
-                    list.bids
-                        .extend(upper.bids.iter().filter(outside).map(|down| DownEntry {
-                            order: down.order,
-                            price: fee.forward(Side::Buy, down.price),
-                        }));
-                }
-            }
-            let orders = &self.orders;
-            keep_best(&mut list.offers, orders, |down| (down.price, down.order));
-            keep_best(&mut list.bids, orders, |down| (-down.price, down.order));
             self.down[index] = list;
         }
+    }
+
+    /// Recomputes the best orders of an area's own book that may be forwarded down now.
+    fn refresh_own_best(&mut self, index: usize, tick: TickIndex) {
+        let forward_after = self.forward_after;
+        let two_sided = self.two_sided[index];
+        let mut own = std::mem::take(&mut self.own_best[index]);
+        own.bids.clear();
+        own.offers.clear();
+        let mut waiting = false;
+        // Filled orders are skipped when the lists are merged: reading every live order here
+        // would cost a random access per book entry.
+        for entry in &self.books[index].entries {
+            if tick + 1 < entry.arrived + forward_after {
+                waiting = true;
+                continue;
+            }
+            let down = DownEntry {
+                order: entry.order,
+                price: entry.price,
+            };
+            match entry.side {
+                Side::Sell => own.offers.push(down),
+                Side::Buy if two_sided => own.bids.push(down),
+                Side::Buy => {}
+            }
+        }
+        keep_best(&mut own.offers, 2 * MAX_FORWARDED_DOWN_PER_TICK, |down| {
+            (down.price, down.order)
+        });
+        keep_best(&mut own.bids, 2 * MAX_FORWARDED_DOWN_PER_TICK, |down| {
+            (-down.price, down.order)
+        });
+        // An entry still waiting to be forwarded down keeps the book due for another look.
+        self.books[index].changed = waiting;
+        self.own_best[index] = own;
+    }
+
+    /// Merges an area's own best orders with its parent's list (adjusted by the area's fee,
+    /// without orders from its own subtree) into `list`: the best usable ones, best first.
+    fn merge_down(&self, index: usize, list: &mut DownList) {
+        let orders = &self.orders;
+        let own = &self.own_best[index];
+        let parent = self.parent[index];
+        let fee = self.fees[index];
+        let subtree = index as u32..self.topology.subtree_end[index];
+        let usable = |down: &DownEntry| orders[down.order as usize].remaining.0 > 0;
+        let from_parent = |side: Side, entries: &[DownEntry]| -> Vec<DownEntry> {
+            entries
+                .iter()
+                .filter(|down| {
+                    usable(down) && !subtree.contains(&orders[down.order as usize].origin.0)
+                })
+                .map(|down| DownEntry {
+                    order: down.order,
+                    price: fee.forward(side, down.price),
+                })
+                .collect()
+        };
+        let (upper_bids, upper_offers) = if parent == NONE {
+            (Vec::new(), Vec::new())
+        } else {
+            let upper = &self.down[parent as usize];
+            let bids = if self.two_sided[index] {
+                from_parent(Side::Buy, &upper.bids)
+            } else {
+                Vec::new()
+            };
+            (bids, from_parent(Side::Sell, &upper.offers))
+        };
+        merge_best(
+            &mut list.offers,
+            &own.offers,
+            &upper_offers,
+            &usable,
+            |down| (down.price, down.order),
+        );
+        merge_best(&mut list.bids, &own.bids, &upper_bids, &usable, |down| {
+            (-down.price, down.order)
+        });
     }
 
     /// Delivers, settles imbalances and writes the slot's records.
@@ -960,20 +1085,39 @@ impl DownWalk<'_> {
     }
 }
 
-/// Keeps the [`MAX_FORWARDED_DOWN_PER_TICK`] smallest entries by `key` whose orders still have
-/// energy, sorted. Candidates are narrowed by price first (a sequential select), and only the
-/// survivors' live orders are read.
-fn keep_best<K: Ord>(
-    list: &mut Vec<DownEntry>,
-    orders: &[LiveOrder],
+/// Keeps the `limit` smallest entries by `key`, sorted (a select, then a sort of the few).
+fn keep_best<K: Ord>(list: &mut Vec<DownEntry>, limit: usize, key: impl Fn(&DownEntry) -> K) {
+    if list.len() > limit {
+        list.select_nth_unstable_by(limit - 1, |a, b| key(a).cmp(&key(b)));
+        list.truncate(limit);
+    }
+    list.sort_unstable_by_key(&key);
+}
+
+/// Merges two lists sorted by `key` into `out`, keeping the first
+/// [`MAX_FORWARDED_DOWN_PER_TICK`] usable entries (ties: `key` includes the order index, and an
+/// order never appears in both lists, so the merge is deterministic).
+fn merge_best<K: Ord>(
+    out: &mut Vec<DownEntry>,
+    first: &[DownEntry],
+    second: &[DownEntry],
+    usable: &impl Fn(&DownEntry) -> bool,
     key: impl Fn(&DownEntry) -> K,
 ) {
-    let wide = 2 * MAX_FORWARDED_DOWN_PER_TICK;
-    if list.len() > wide {
-        list.select_nth_unstable_by(wide - 1, |a, b| key(a).cmp(&key(b)));
-        list.truncate(wide);
+    out.clear();
+    let (mut a, mut b) = (0, 0);
+    while out.len() < MAX_FORWARDED_DOWN_PER_TICK && (a < first.len() || b < second.len()) {
+        let take_first =
+            b == second.len() || (a < first.len() && key(&first[a]) <= key(&second[b]));
+        let next = if take_first {
+            a += 1;
+            first[a - 1]
+        } else {
+            b += 1;
+            second[b - 1]
+        };
+        if usable(&next) {
+            out.push(next);
+        }
     }
-    list.retain(|down| orders[down.order as usize].remaining.0 > 0);
-    list.sort_unstable_by_key(&key);
-    list.truncate(MAX_FORWARDED_DOWN_PER_TICK);
 }

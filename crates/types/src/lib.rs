@@ -283,8 +283,16 @@ pub struct Order {
     pub priority: u64,
 }
 
-/// One match produced by a clearing: an amount of energy between a bid and an offer of the book
-/// at one price. Indices point into the book's `bids` and `offers` slices.
+/// One match produced by a clearing: an amount of energy between a bid and an offer of the book,
+/// with the price the buyer pays and the price the seller receives. Indices point into the book's
+/// `bids` and `offers` slices.
+///
+/// Single-price mechanisms (pay-as-offer, pay-as-bid, pay-as-clear) set both prices equal.
+/// Two-price mechanisms (Huang, trade reduction) may charge the buyer more than the seller
+/// receives: `seller_price ≤ buyer_price` always, and the surplus
+/// `(buyer_price − seller_price) × energy` goes to the operator of the market that cleared. So
+/// money paid by buyers = money received by sellers + operator surplus (+ the grid fees on the
+/// path, which are the engine's business).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Match {
     /// Index into the book's bids.
@@ -293,8 +301,29 @@ pub struct Match {
     pub offer: u32,
     /// Matched energy (positive).
     pub energy: Energy,
-    /// Clearing price in this market.
-    pub price: Price,
+    /// What the buyer pays per kWh in this market (at most its bid price).
+    pub buyer_price: Price,
+    /// What the seller receives per kWh in this market (at least its offer price, at most
+    /// `buyer_price`).
+    pub seller_price: Price,
+}
+
+impl Match {
+    /// A match at one price for both sides.
+    pub const fn at(bid: u32, offer: u32, energy: Energy, price: Price) -> Self {
+        Self {
+            bid,
+            offer,
+            energy,
+            buyer_price: price,
+            seller_price: price,
+        }
+    }
+
+    /// The operator's surplus on this match per kWh: `buyer_price − seller_price` (≥ 0).
+    pub fn spread(&self) -> Price {
+        self.buyer_price.saturating_sub(self.seller_price)
+    }
 }
 
 /// The clearing mechanism an area's market uses.
@@ -310,19 +339,47 @@ pub enum Mechanism {
     PayAsBid,
     /// Two-sided pay-as-clear: one uniform price for every match of a clearing.
     PayAsClear,
+    /// The strategy-proof multi-unit double auction of Huang, Scheller-Wolf and Sycara (AAMAS
+    /// 2002): buyers pay one price, sellers receive another, the operator keeps the spread.
+    ///
+    /// Not accepted in scenario files yet (`skip_deserializing`): the simulator does not wire
+    /// two-price mechanisms. `nestgrid clear` uses it through [`Mechanism::from_name`].
+    #[serde(skip_deserializing)]
+    Huang,
+    /// McAfee's (1992) trade reduction for unit orders: a midpoint price, or the least
+    /// efficient pair excluded and its prices used. Not in scenario files yet, as for
+    /// [`Mechanism::Huang`].
+    #[serde(skip_deserializing)]
+    TradeReduction,
 }
 
 impl Mechanism {
-    /// All mechanisms, in a stable order.
+    /// The mechanisms the simulator runs, in a stable order (scenario files accept these).
     pub const ALL: [Mechanism; 3] = [
         Mechanism::PayAsOffer,
         Mechanism::PayAsBid,
         Mechanism::PayAsClear,
     ];
 
+    /// Every mechanism `nestgrid_market::clear` implements, in a stable order: [`Mechanism::ALL`]
+    /// and the two-price mechanisms.
+    pub const CLEARING: [Mechanism; 5] = [
+        Mechanism::PayAsOffer,
+        Mechanism::PayAsBid,
+        Mechanism::PayAsClear,
+        Mechanism::Huang,
+        Mechanism::TradeReduction,
+    ];
+
     /// Whether bids are visible outside the market they were posted in.
     pub fn is_two_sided(self) -> bool {
         !matches!(self, Mechanism::PayAsOffer)
+    }
+
+    /// Whether a match may charge the buyer more than the seller receives (the operator keeps
+    /// the spread): Huang and trade reduction.
+    pub fn is_two_price(self) -> bool {
+        matches!(self, Mechanism::Huang | Mechanism::TradeReduction)
     }
 
     /// The name used in scenario files and on the command line.
@@ -331,12 +388,15 @@ impl Mechanism {
             Mechanism::PayAsOffer => "pay-as-offer",
             Mechanism::PayAsBid => "pay-as-bid",
             Mechanism::PayAsClear => "pay-as-clear",
+            Mechanism::Huang => "huang",
+            Mechanism::TradeReduction => "trade-reduction",
         }
     }
 
-    /// Parses a name as written by [`Mechanism::name`].
+    /// Parses a name as written by [`Mechanism::name`]; finds every mechanism of
+    /// [`Mechanism::CLEARING`], including those the simulator does not run yet.
     pub fn from_name(name: &str) -> Option<Self> {
-        Self::ALL
+        Self::CLEARING
             .into_iter()
             .find(|mechanism| mechanism.name() == name)
     }
@@ -434,6 +494,20 @@ mod tests {
         let fee = GridFee::Constant(Price(10_000));
         assert_eq!(fee.forward(Side::Buy, Price(50_000)), Price(40_000));
         assert_eq!(fee.forward(Side::Sell, Price(50_000)), Price(60_000));
+    }
+
+    #[test]
+    fn mechanism_names_round_trip() {
+        for mechanism in Mechanism::CLEARING {
+            assert_eq!(Mechanism::from_name(mechanism.name()), Some(mechanism));
+        }
+        assert_eq!(Mechanism::from_name("curve"), None);
+        assert!(
+            Mechanism::ALL
+                .iter()
+                .all(|mechanism| !mechanism.is_two_price())
+        );
+        assert!(Mechanism::Huang.is_two_sided() && Mechanism::TradeReduction.is_two_sided());
     }
 
     #[test]

@@ -18,3 +18,9 @@ pub const MAX_PROFILE_ROWS: usize = 1_000_000;
 /// Most orders an ancestor shows to a child market per side and tick (the area agent forwards
 /// the best ones down; the rest wait for the next tick).
 pub const MAX_FORWARDED_DOWN_PER_TICK: usize = 64;
+/// Most points in one bid curve given by a user or an agent (aggregated curves may hold more:
+/// the union of their children's points and four per child for the fee's dead band).
+pub const MAX_CURVE_POINTS: usize = 1_000;
+/// Largest magnitude of a price in a bid curve, and of a fee applied to one, in micro-units per
+/// kWh (10⁹ currency units per kWh): keeps every price ± fee far inside `i64`.
+pub const CURVE_PRICE_MAX: i64 = 1_000_000_000_000_000;

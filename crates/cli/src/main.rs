@@ -49,7 +49,7 @@ enum Command {
         #[arg(long)]
         seed: Option<u64>,
         /// Clearing mechanism for every area, overriding the scenario
-        /// (pay-as-offer, pay-as-bid, pay-as-clear).
+        /// (pay-as-offer, pay-as-bid, pay-as-clear, huang, trade-reduction).
         #[arg(long, value_parser = parse_mechanism)]
         mechanism: Option<Mechanism>,
         /// Do not write trades.csv (large for big scenarios; an old one in --out is removed);
@@ -73,24 +73,18 @@ enum Command {
     Clear(clear::ClearArgs),
 }
 
-/// A mechanism the simulator runs (`nestgrid clear` accepts more: see `docs/clearing.md`).
+/// A mechanism by name (any of `Mechanism::CLEARING`).
 fn parse_mechanism(text: &str) -> Result<Mechanism, String> {
-    let names: Vec<&str> = Mechanism::ALL
-        .iter()
-        .map(|mechanism| mechanism.name())
-        .collect();
-    match Mechanism::from_name(text) {
-        Some(mechanism) if Mechanism::ALL.contains(&mechanism) => Ok(mechanism),
-        Some(_) => Err(format!(
-            "`{text}` clears order books (`nestgrid clear`) but the simulator does not run it yet; \
-             expected one of {}",
-            names.join(", ")
-        )),
-        None => Err(format!(
+    Mechanism::from_name(text).ok_or_else(|| {
+        let names: Vec<&str> = Mechanism::CLEARING
+            .iter()
+            .map(|mechanism| mechanism.name())
+            .collect();
+        format!(
             "unknown mechanism `{text}`; expected one of {}",
             names.join(", ")
-        )),
-    }
+        )
+    })
 }
 
 fn main() {

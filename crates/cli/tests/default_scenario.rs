@@ -11,10 +11,11 @@ use std::path::Path;
 use std::process::Command;
 
 /// Runs the built-in scenario into `dir` and checks that the command succeeded.
-fn run_default(dir: &Path) {
+fn run_default(dir: &Path, extra: &[&str]) {
     let output = Command::new(env!("CARGO_BIN_EXE_nestgrid"))
         .args(["run", "--quiet", "--out"])
         .arg(dir)
+        .args(extra)
         .output()
         .expect("the nestgrid binary starts");
     assert!(
@@ -85,8 +86,18 @@ fn parent(path: &str) -> Option<&str> {
 
 #[test]
 fn results_of_the_default_scenario_are_consistent() {
+    check_results(&[]);
+}
+
+/// The same checks with a two-price mechanism in every market: operator surplus included.
+#[test]
+fn results_with_huang_s_auction_are_consistent() {
+    check_results(&["--mechanism", "huang"]);
+}
+
+fn check_results(extra: &[&str]) {
     let dir = tempfile::tempdir().expect("a temporary folder");
-    run_default(dir.path());
+    run_default(dir.path(), extra);
 
     let kpis: serde_json::Value = serde_json::from_str(
         &std::fs::read_to_string(dir.path().join("kpis.json")).expect("kpis.json exists"),
@@ -172,6 +183,7 @@ fn results_of_the_default_scenario_are_consistent() {
     );
     for (id, path) in &by_trade {
         let mut fees = 0;
+        let mut surpluses = 0;
         let mut buyer_amount = None;
         let mut seller_amount = None;
         for row in path {
@@ -205,21 +217,27 @@ fn results_of_the_default_scenario_are_consistent() {
             let fee = number(row, &fee_column);
             assert!(fee >= 0, "trade {id}: negative fee in {market}");
             fees += fee;
+            let surplus = number(row, &format!("surplus_{currency}"));
+            assert!(surplus >= 0, "trade {id}: negative surplus in {market}");
+            surpluses += surplus;
             if assets.contains(buyer) {
                 assert!(buyer_amount.is_none(), "trade {id}: two buyers");
                 buyer_amount = Some(number(row, &amount_column));
             }
             if assets.contains(seller) {
                 assert!(seller_amount.is_none(), "trade {id}: two sellers");
-                seller_amount = Some(number(row, &amount_column));
+                // Where a two-price mechanism matched in the seller's own market, the row shows
+                // the buyer's price; the seller got the amount less the surplus.
+                seller_amount =
+                    Some(number(row, &amount_column) - number(row, &format!("surplus_{currency}")));
             }
         }
         let buyer_amount = buyer_amount.unwrap_or_else(|| panic!("trade {id}: no buyer asset"));
         let seller_amount = seller_amount.unwrap_or_else(|| panic!("trade {id}: no seller asset"));
         assert_eq!(
             buyer_amount,
-            seller_amount + fees,
-            "trade {id}: buyer paid = seller received + fees"
+            seller_amount + fees + surpluses,
+            "trade {id}: buyer paid = seller received + fees + operator surplus"
         );
     }
 

@@ -38,6 +38,8 @@ pub(crate) struct Chain {
     /// Money on the buyer's side of the matching market (equal to `amounts[at]`, the seller's
     /// side, for single-price mechanisms).
     pub buyer_amount_at: Money,
+    /// The buyer's price in the matching market.
+    pub buyer_price_at: Price,
 }
 
 impl Chain {
@@ -122,6 +124,17 @@ impl Chain {
                 .map(|&price| Money::for_energy(price, energy)),
         );
         self.buyer_amount_at = Money::for_energy(buyer_price, energy);
+        self.buyer_price_at = buyer_price;
+    }
+
+    /// The price a market on the path records: the buyer's price in the matching market, the
+    /// energy's price everywhere else.
+    pub fn recorded_price(&self, index: usize) -> Price {
+        if index == self.at {
+            self.buyer_price_at
+        } else {
+            self.prices[index]
+        }
     }
 
     /// The operator surplus of the matching market.

@@ -684,7 +684,13 @@ impl<'t> Engine<'t> {
                 self.area_accounts[market.index()].traded_across += energy;
             }
             self.area_accounts[market.index()].fees_collected += fee;
-            self.slot_areas[market.index()].add_trade(chain.prices[position], energy);
+            let price = chain.recorded_price(position);
+            let surplus = if position == chain.at {
+                chain.surplus()
+            } else {
+                Money::ZERO
+            };
+            self.slot_areas[market.index()].add_trade(price, energy);
             recorder.trade(&TradeRecord {
                 trade: self.trade_id,
                 slot,
@@ -693,8 +699,9 @@ impl<'t> Engine<'t> {
                 buyer: buyer_seen,
                 seller: seller_seen,
                 energy,
-                price: chain.prices[position],
+                price,
                 fee,
+                surplus,
             });
         }
         self.trade_count += 1;

@@ -67,6 +67,10 @@ pub struct TradeRecord {
     /// Fee this market's area collected for the energy crossing its boundary (zero where the
     /// path turns).
     pub fee: Money,
+    /// Operator surplus this market kept: nonzero only in the market where a two-price
+    /// mechanism matched (there `price` is the buyer's price; the seller's side got
+    /// `price × energy − surplus`).
+    pub surplus: Money,
 }
 
 /// Receives the records of a run as they happen.

@@ -105,7 +105,7 @@ impl CsvRecorder {
             dir: dir.to_path_buf(),
         };
         let trades_header = format!(
-            "trade_id,slot,time,tick,market,buyer,seller,energy_kwh,price_{currency}_per_kwh,amount_{currency},fee_{currency}\n"
+            "trade_id,slot,time,tick,market,buyer,seller,energy_kwh,price_{currency}_per_kwh,amount_{currency},fee_{currency},surplus_{currency}\n"
         );
         let areas_header = format!(
             "slot,time,area,bought_kwh,sold_kwh,imported_kwh,exported_kwh,production_kwh,consumption_kwh,\
@@ -198,6 +198,8 @@ impl Recorder for CsvRecorder {
         money(&mut line, Money::for_energy(record.price, record.energy));
         line.push(',');
         money(&mut line, record.fee);
+        line.push(',');
+        money(&mut line, record.surplus);
         line.push('\n');
         let Some(trades) = self.trades.as_mut() else {
             return;

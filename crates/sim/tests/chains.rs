@@ -199,3 +199,80 @@ fn same_topology_same_records() {
     };
     assert_eq!(run(), run());
 }
+
+/// A street of households running Huang's double auction, under a pay-as-bid root with the
+/// grid connection: neighbours trade in the street at two prices, the street keeps the spread
+/// as operator surplus, and every chain still balances.
+#[test]
+fn a_huang_street_keeps_the_spread_as_surplus() {
+    let mut builder = Builder::new(4);
+    builder.mechanism_everywhere(Mechanism::PayAsBid);
+    builder.grid(0, 300_000, 80_000);
+    let street = builder.area(
+        "Street",
+        0,
+        GridFee::Constant(Price(10_000)),
+        Mechanism::Huang,
+    );
+    // Each household its own rates, so the marginal bid and offer differ and Huang's two prices
+    // open a spread.
+    for (index, (pv_wh, load_wh)) in [(1_500, 0), (1_200, 0), (0, 900), (0, 1_100), (0, 700)]
+        .into_iter()
+        .enumerate()
+    {
+        // A house's single order sets Huang's price in its own market and cannot trade there,
+        // so households meet in the street's auction.
+        let house = builder.area(
+            &format!("House {index}"),
+            street,
+            GridFee::None,
+            Mechanism::Huang,
+        );
+        let offset = 7_000 * index as i64;
+        builder.rates = nestgrid_grid::RateRange {
+            initial: Some(Price(100_000 + offset)),
+            final_rate: Some(Price(250_000 + offset)),
+        };
+        if pv_wh > 0 {
+            builder.pv(house, "PV", flat(4, pv_wh));
+        }
+        if load_wh > 0 {
+            builder.load(house, "Load", flat(4, load_wh));
+        }
+    }
+    let topology = builder.build();
+    let street_id = AreaId(
+        topology
+            .areas
+            .iter()
+            .position(|area| area.name == "Street")
+            .expect("street") as u32,
+    );
+    let mut memory = Memory::default();
+    let outcome = Simulation::new(&topology)
+        .expect("valid")
+        .run(&mut memory, &mut |_| {})
+        .expect("runs");
+    let in_street: Vec<&TradeRecord> = memory
+        .trades
+        .iter()
+        .filter(|row| row.market == street_id && row.surplus > Money::ZERO)
+        .collect();
+    assert!(
+        !in_street.is_empty(),
+        "neighbours trade in the street at a spread"
+    );
+    let surplus: Money = memory.trades.iter().map(|row| row.surplus).sum();
+    assert_eq!(outcome.areas[street_id.index()].surplus_collected, surplus);
+    let net: Money = outcome
+        .assets
+        .iter()
+        .map(|account| account.net_cost())
+        .sum();
+    let collected: Money = outcome
+        .areas
+        .iter()
+        .map(|account| account.fees_collected + account.surplus_collected)
+        .sum();
+    assert_eq!(net, collected);
+}

@@ -62,7 +62,7 @@ fn house_shape() -> impl Strategy<Value = HouseShape> {
         prop::collection::vec(0i64..4_000, SLOTS as usize),
         any::<bool>(),
         fee_shape(),
-        0usize..3,
+        0usize..5,
     )
         .prop_map(|(load_wh, pv_wh, storage, fee, mechanism)| HouseShape {
             load_wh,
@@ -79,11 +79,11 @@ fn shape() -> impl Strategy<Value = Shape> {
             (
                 prop::collection::vec(house_shape(), 1..4),
                 fee_shape(),
-                0usize..3,
+                0usize..5,
             ),
             1..4,
         ),
-        0usize..3,
+        0usize..5,
         prop_oneof![Just(0i64), 1i64..200_000],
         prop_oneof![Just(1u32), Just(4), Just(12)],
         prop_oneof![4 => Just(true), 1 => Just(false)],
@@ -103,7 +103,7 @@ fn build(shape: &Shape) -> nestgrid_grid::Topology {
     let mut builder = Builder::new(SLOTS);
     builder.ticks_per_slot = shape.ticks;
     builder.forecast_error_ppm = shape.forecast_error_ppm;
-    builder.mechanism_everywhere(Mechanism::ALL[shape.root_mechanism]);
+    builder.mechanism_everywhere(Mechanism::CLEARING[shape.root_mechanism]);
     if shape.grid {
         builder.grid(0, 300_000, 80_000);
     } else {
@@ -118,14 +118,14 @@ fn build(shape: &Shape) -> nestgrid_grid::Topology {
             &format!("Street {street_index}"),
             0,
             fee.fee(),
-            Mechanism::ALL[*mechanism],
+            Mechanism::CLEARING[*mechanism],
         );
         for (house_index, house) in houses.iter().enumerate() {
             let area = builder.area(
                 &format!("House {house_index}"),
                 street,
                 house.fee.fee(),
-                Mechanism::ALL[house.mechanism],
+                Mechanism::CLEARING[house.mechanism],
             );
             builder.load(
                 area,
@@ -189,9 +189,13 @@ proptest! {
             let buyer = chain.iter().find(|row| matches!(row.buyer, Participant::Asset(_))).expect("buyer row");
             let fees: Money = chain.iter().map(|row| row.fee).sum();
             prop_assert!(chain.iter().all(|row| row.fee >= Money::ZERO));
+            let surplus: Money = chain.iter().map(|row| row.surplus).sum();
+            prop_assert!(chain.iter().filter(|row| row.surplus != Money::ZERO).count() <= 1);
+            // The seller's row shows the buyer's price when the match was in its own market.
+            let seller_receives = Money::for_energy(seller.price, seller.energy) - seller.surplus;
             prop_assert_eq!(
                 Money::for_energy(buyer.price, buyer.energy),
-                Money::for_energy(seller.price, seller.energy) + fees
+                seller_receives + fees + surplus
             );
             // One row per market: no market books a chain twice.
             let mut markets: Vec<_> = chain.iter().map(|row| row.market).collect();

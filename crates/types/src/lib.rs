@@ -342,19 +342,19 @@ pub enum Mechanism {
     /// The strategy-proof multi-unit double auction of Huang, Scheller-Wolf and Sycara (AAMAS
     /// 2002): buyers pay one price, sellers receive another, the operator keeps the spread.
     ///
-    /// Not accepted in scenario files yet (`skip_deserializing`): the simulator does not wire
-    /// two-price mechanisms. `nestgrid clear` uses it through [`Mechanism::from_name`].
-    #[serde(skip_deserializing)]
+    /// In the simulator a market clears its book with it at every tick; an order that sets a
+    /// price (the K-th bid or L-th offer) does not trade, so a grid connection's unlimited order
+    /// at the margin trades nothing in such a market.
     Huang,
     /// McAfee's (1992) trade reduction for unit orders: a midpoint price, or the least
-    /// efficient pair excluded and its prices used. Not in scenario files yet, as for
-    /// [`Mechanism::Huang`].
-    #[serde(skip_deserializing)]
+    /// efficient pair excluded and its prices used. Defined for unit orders only: a book whose
+    /// orders do not all have the same energy clears nothing (in the simulator its orders move
+    /// on to the parent market).
     TradeReduction,
 }
 
 impl Mechanism {
-    /// The mechanisms the simulator runs, in a stable order (scenario files accept these).
+    /// The single-price order-book mechanisms, in a stable order (the benchmark's default set).
     pub const ALL: [Mechanism; 3] = [
         Mechanism::PayAsOffer,
         Mechanism::PayAsBid,
@@ -362,7 +362,7 @@ impl Mechanism {
     ];
 
     /// Every mechanism `nestgrid_market::clear` implements, in a stable order: [`Mechanism::ALL`]
-    /// and the two-price mechanisms.
+    /// and the two-price mechanisms. Scenario files and the simulator accept all of them.
     pub const CLEARING: [Mechanism; 5] = [
         Mechanism::PayAsOffer,
         Mechanism::PayAsBid,

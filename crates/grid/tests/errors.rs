@@ -369,7 +369,7 @@ fn prices_and_numbers() {
             "market: { mechanism: pay-as-you-go }\nareas: [{ name: L, load: { annual_kwh: 1 } }]"
         ),
         "market.mechanism: unknown variant `pay-as-you-go`, expected one of `pay-as-offer`, \
-         `pay-as-bid`, `pay-as-clear`"
+         `pay-as-bid`, `pay-as-clear`, `huang`, `trade-reduction`"
     );
     assert_eq!(
         error("areas: [{ name: L, load: { annual_kwh: 3000, power_w: 200 } }]"),

@@ -47,20 +47,64 @@ const NONE: u32 = u32::MAX;
 /// Below this many live orders in a slot, re-pricing stays on one thread.
 const PARALLEL_MIN_ORDERS: usize = 50_000;
 
-/// One order of one slot, wherever it is seen. `remaining` and the first prices share a cache
-/// line (`repr(C)` keeps the field order): the book sweep reads exactly those.
+/// One order of one slot, wherever it is seen: what does not change while it trades. Its energy
+/// still to trade and its prices live in [`Hot`].
 #[derive(Clone, Debug)]
-#[repr(C)]
 struct LiveOrder {
-    remaining: Energy,
-    /// Price in the market `level` steps above the origin (0 = the origin's own market).
-    prices: [Price; MAX_AREA_DEPTH + 1],
     asset: AssetId,
     origin: AreaId,
     ramp: Ramp,
     side: Side,
     /// Highest level the order has been forwarded to.
     top: u8,
+}
+
+/// What changes while orders trade, packed per order so that the random reads of a tick (is it
+/// filled? what is its price up there?) touch one small record: `[remaining, price at level 0,
+/// price at level 1, ...]`, `stride` = deepest level + 2 integers per order. At 100,000 houses
+/// this is about 13 MB instead of five times that inside the order records.
+#[derive(Clone, Debug, Default)]
+struct Hot {
+    data: Vec<i64>,
+    stride: usize,
+}
+
+impl Hot {
+    fn new(deepest_level: usize) -> Self {
+        Hot {
+            data: Vec::new(),
+            stride: deepest_level + 2,
+        }
+    }
+    fn clear(&mut self) {
+        self.data.clear();
+    }
+    /// Adds an order's record; returns nothing (its index is the order's index).
+    fn push(&mut self, remaining: Energy, price: Price) {
+        self.data.push(remaining.0);
+        self.data.push(price.0);
+        self.data.extend(std::iter::repeat_n(0, self.stride - 2));
+    }
+    #[inline]
+    fn remaining(&self, order: u32) -> Energy {
+        Energy(self.data[order as usize * self.stride])
+    }
+    #[inline]
+    fn is_live(&self, order: u32) -> bool {
+        self.data[order as usize * self.stride] > 0
+    }
+    #[inline]
+    fn fill(&mut self, order: u32, energy: Energy) {
+        self.data[order as usize * self.stride] -= energy.0;
+    }
+    #[inline]
+    fn price(&self, order: u32, level: usize) -> Price {
+        Price(self.data[order as usize * self.stride + 1 + level])
+    }
+    #[inline]
+    fn set_price(&mut self, order: u32, level: usize, price: Price) {
+        self.data[order as usize * self.stride + 1 + level] = price.0;
+    }
 }
 
 /// An order in a book. Price, side and arrival are kept inline so that scanning a book is a
@@ -138,7 +182,7 @@ impl Book {
 }
 
 /// An order forwarded down, with its price in the forwarding area's market.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct DownEntry {
     order: u32,
     price: Price,
@@ -166,11 +210,14 @@ pub struct Engine<'t> {
     /// Grid connection used for each area's imbalances.
     reference_grid: Vec<Option<AssetId>>,
     orders: Vec<LiveOrder>,
+    hot: Hot,
     books: Vec<Book>,
     down: Vec<DownList>,
     /// Per area: the best orders of its own book that may be forwarded down (at most twice the
     /// down-list length), recomputed only when the book changed.
     own_best: Vec<DownList>,
+    /// A list to merge into without allocating.
+    spare_down: DownList,
     /// Bumped whenever an area's down list is recomputed.
     down_version: Vec<u64>,
     /// The parent's `down_version` each area's own down list was computed from.
@@ -251,9 +298,18 @@ impl<'t> Engine<'t> {
             top_down,
             reference_grid,
             orders: Vec::new(),
+            hot: Hot::new(
+                topology
+                    .areas
+                    .iter()
+                    .map(|area| area.depth as usize)
+                    .max()
+                    .unwrap_or(0),
+            ),
             books: vec![Book::default(); area_count],
             down: vec![DownList::default(); area_count],
             own_best: vec![DownList::default(); area_count],
+            spare_down: DownList::default(),
             down_version: vec![0; area_count],
             parent_version_seen: vec![u64::MAX; area_count],
             bids: Vec::new(),
@@ -306,6 +362,7 @@ impl<'t> Engine<'t> {
             self.seen = seen_prices(self.topology, slot);
         }
         self.orders.clear();
+        self.hot.clear();
         for book in &mut self.books {
             *book = Book {
                 entries: std::mem::take(&mut book.entries),
@@ -336,20 +393,18 @@ impl<'t> Engine<'t> {
                 {
                     self.intervals.push(leg.ramp.update_interval_ticks.max(1));
                 }
-                let mut prices = [Price::ZERO; MAX_AREA_DEPTH + 1];
-                prices[0] = leg.ramp.price_at(0, self.ticks);
+                let price = leg.ramp.price_at(0, self.ticks);
                 let order = self.orders.len() as u32;
                 self.orders.push(LiveOrder {
                     asset: AssetId(index as u32),
                     origin: area,
                     side: leg.side,
-                    remaining: leg.energy,
                     ramp: leg.ramp,
-                    prices,
                     top: 0,
                 });
+                self.hot.push(leg.energy, price);
                 self.books[area.index()].push(Entry {
-                    price: prices[0],
+                    price,
                     order,
                     via: NONE,
                     arrived: 0,
@@ -378,40 +433,43 @@ impl<'t> Engine<'t> {
         // the pool would cost more than it saves.
         let (fees, parent, ticks) = (&self.fees, &self.parent, self.ticks);
         let parallel = self.orders.len() >= PARALLEL_MIN_ORDERS;
-        let reprice_order = |order: &mut LiveOrder| {
-            if order.remaining.0 == 0 || !order.ramp.updates_at(tick) {
+        let stride = self.hot.stride;
+        // `record` = [remaining, price at level 0, 1, ...] of `order`.
+        let reprice_order = |(order, record): (&LiveOrder, &mut [i64])| {
+            if record[0] == 0 || !order.ramp.updates_at(tick) {
                 return false;
             }
-            order.prices[0] = order.ramp.price_at(tick, ticks);
+            record[1] = order.ramp.price_at(tick, ticks).0;
             let mut area = order.origin;
             for level in 0..order.top as usize {
                 let fee = fees[area.index()];
-                order.prices[level + 1] = fee.forward(order.side, order.prices[level]);
+                record[2 + level] = fee.forward(order.side, Price(record[1 + level])).0;
                 area = AreaId(parent[area.index()]);
             }
             true
         };
         let changed = if parallel {
             self.orders
-                .par_iter_mut()
+                .par_iter()
+                .zip(self.hot.data.par_chunks_mut(stride))
                 .with_min_len(4_096)
                 .map(reprice_order)
                 .reduce(|| false, |a, b| a | b)
         } else {
             self.orders
-                .iter_mut()
+                .iter()
+                .zip(self.hot.data.chunks_mut(stride))
                 .map(reprice_order)
                 .fold(false, |a, b| a | b)
         };
         if !changed {
             return;
         }
-        let orders = &self.orders;
+        let hot = &self.hot;
         let sweep = |book: &mut Book| {
             book.entries.retain_mut(|entry| {
-                let order = &orders[entry.order as usize];
-                entry.price = order.prices[entry.level as usize];
-                order.remaining.0 > 0
+                entry.price = hot.price(entry.order, entry.level as usize);
+                hot.is_live(entry.order)
             });
             book.refresh();
         };
@@ -465,10 +523,9 @@ impl<'t> Engine<'t> {
         // The parent's down lists, best first: their first usable entry is their best price.
         let end = self.topology.subtree_end[index];
         let inside = |order: &LiveOrder| order.origin.0 >= area.0 && order.origin.0 < end;
-        let usable = |down: &&DownEntry| {
-            let order = &orders[down.order as usize];
-            order.remaining.0 > 0 && !inside(order)
-        };
+        let hot = &self.hot;
+        let usable =
+            |down: &&DownEntry| hot.is_live(down.order) && !inside(&orders[down.order as usize]);
         let (mut down_best_bid, mut down_best_offer) = (None, None);
         if parent != NONE {
             let list = &self.down[parent as usize];
@@ -516,10 +573,10 @@ impl<'t> Engine<'t> {
                 }
                 continue;
             }
-            let order = &orders[entry.order as usize];
-            if order.remaining.0 == 0 {
+            if !hot.is_live(entry.order) {
                 continue;
             }
+            let order = &orders[entry.order as usize];
             let participant = if entry.via == NONE {
                 Participant::Asset(order.asset)
             } else {
@@ -529,7 +586,7 @@ impl<'t> Engine<'t> {
                 key: entry.order as u64,
                 participant,
                 side: entry.side,
-                energy: order.remaining,
+                energy: hot.remaining(entry.order),
                 price,
                 priority: ((entry.arrived as u64) << 32) | entry.order as u64,
             };
@@ -546,6 +603,7 @@ impl<'t> Engine<'t> {
             let list = &self.down[parent as usize];
             let walk = DownWalk {
                 orders,
+                hot,
                 subtree: area.0..end,
                 fee,
                 participant: Participant::Area(AreaId(parent)),
@@ -566,8 +624,8 @@ impl<'t> Engine<'t> {
         {
             self.clear_book(slot, tick, area, recorder);
         }
-        let orders = &self.orders;
-        let live = |order: &&Order| orders[order.key as usize].remaining.0 > 0;
+        let hot = &self.hot;
+        let live = |order: &&Order| hot.is_live(order.key as u32);
         let book = &mut self.books[index];
         book.best_bid = self.bids[..book_bids]
             .iter()
@@ -635,25 +693,23 @@ impl<'t> Engine<'t> {
         prices: (Price, Price),
         recorder: &mut dyn Recorder,
     ) {
-        let (buyer, buyer_area) = {
-            let order = &mut self.orders[buy as usize];
-            order.remaining -= energy;
-            (order.asset, order.origin)
-        };
-        let (seller, seller_area) = {
-            let order = &mut self.orders[sell as usize];
-            order.remaining -= energy;
-            (order.asset, order.origin)
-        };
+        self.hot.fill(buy, energy);
+        self.hot.fill(sell, energy);
+        let (buyer, buyer_area) = (
+            self.orders[buy as usize].asset,
+            self.orders[buy as usize].origin,
+        );
+        let (seller, seller_area) = (
+            self.orders[sell as usize].asset,
+            self.orders[sell as usize].origin,
+        );
         self.chain
             .build_two_prices(self.topology, seller_area, buyer_area, area, prices, energy);
         let chain = &self.chain;
         // Individual rationality at the owners' own markets: the seller receives at least its
         // offer, the buyer pays at most its bid (money rounding is monotone in the price).
-        debug_assert!(chain.prices[0] >= self.orders[sell as usize].prices[0]);
-        debug_assert!(
-            chain.buyer_pays() <= Money::for_energy(self.orders[buy as usize].prices[0], energy)
-        );
+        debug_assert!(chain.prices[0] >= self.hot.price(sell, 0));
+        debug_assert!(chain.buyer_pays() <= Money::for_energy(self.hot.price(buy, 0), energy));
         self.trade_id += 1;
         let count = chain.markets.len();
         for position in 0..count {
@@ -753,13 +809,13 @@ impl<'t> Engine<'t> {
                 continue;
             }
             entry.settled = true;
-            let order = &mut self.orders[entry.order as usize];
-            if order.remaining.0 == 0 || (entry.side == Side::Buy && !bids_travel) {
+            if !self.hot.is_live(entry.order) || (entry.side == Side::Buy && !bids_travel) {
                 continue;
             }
+            let order = &mut self.orders[entry.order as usize];
             let level = order.top as usize;
-            let price = fee.forward(entry.side, order.prices[level]);
-            order.prices[level + 1] = price;
+            let price = fee.forward(entry.side, self.hot.price(entry.order, level));
+            self.hot.set_price(entry.order, level + 1, price);
             order.top += 1;
             parent_book.push(Entry {
                 price,
@@ -794,12 +850,12 @@ impl<'t> Engine<'t> {
             } else {
                 self.down_version[parent as usize]
             };
-            let orders = &self.orders;
+            let hot = &self.hot;
             let filled = |list: &DownList| {
                 list.bids
                     .iter()
                     .chain(&list.offers)
-                    .any(|down| orders[down.order as usize].remaining.0 == 0)
+                    .any(|down| !hot.is_live(down.order))
             };
             let book_changed = self.books[index].changed;
             if !book_changed
@@ -814,7 +870,7 @@ impl<'t> Engine<'t> {
                 entries.len() == 2 * MAX_FORWARDED_DOWN_PER_TICK
                     && entries
                         .iter()
-                        .filter(|down| orders[down.order as usize].remaining.0 > 0)
+                        .filter(|down| hot.is_live(down.order))
                         .count()
                         < MAX_FORWARDED_DOWN_PER_TICK
             };
@@ -823,19 +879,15 @@ impl<'t> Engine<'t> {
                 self.refresh_own_best(index, tick);
             }
             self.parent_version_seen[index] = parent_version;
-            let mut list = std::mem::take(&mut self.down[index]);
-            let previous = (list.bids.len(), list.offers.len());
-            let before: Vec<DownEntry> = list.bids.iter().chain(&list.offers).copied().collect();
+            // Merge into the spare list, and keep it only if it differs from the current one.
+            let mut list = std::mem::take(&mut self.spare_down);
             self.merge_down(index, &mut list);
-            let same = previous == (list.bids.len(), list.offers.len())
-                && before
-                    .iter()
-                    .zip(list.bids.iter().chain(&list.offers))
-                    .all(|(a, b)| a.order == b.order && a.price == b.price);
-            if !same {
+            let current = &self.down[index];
+            if list.bids != current.bids || list.offers != current.offers {
                 self.down_version[index] += 1;
+                std::mem::swap(&mut self.down[index], &mut list);
             }
-            self.down[index] = list;
+            self.spare_down = list;
         }
     }
 
@@ -877,46 +929,44 @@ impl<'t> Engine<'t> {
 
     /// Merges an area's own best orders with its parent's list (adjusted by the area's fee,
     /// without orders from its own subtree) into `list`: the best usable ones, best first.
-    fn merge_down(&self, index: usize, list: &mut DownList) {
+    fn merge_down<'a>(&'a self, index: usize, list: &mut DownList) {
         let orders = &self.orders;
         let own = &self.own_best[index];
         let parent = self.parent[index];
         let fee = self.fees[index];
         let subtree = index as u32..self.topology.subtree_end[index];
-        let usable = |down: &DownEntry| orders[down.order as usize].remaining.0 > 0;
-        let from_parent = |side: Side, entries: &[DownEntry]| -> Vec<DownEntry> {
-            entries
-                .iter()
-                .filter(|down| {
-                    usable(down) && !subtree.contains(&orders[down.order as usize].origin.0)
-                })
-                .map(|down| DownEntry {
-                    order: down.order,
-                    price: fee.forward(side, down.price),
-                })
-                .collect()
+        let hot = &self.hot;
+        let usable = |down: &DownEntry| hot.is_live(down.order);
+        // The parent's entries as this area sees them: its own subtree's left out, the fee of
+        // its boundary added (a monotone change, so the parent's order is kept).
+        let from_parent = |side: Side, entries: &'a [DownEntry]| {
+            seen_from_parent(entries, orders, subtree.clone(), fee, side)
         };
-        let (upper_bids, upper_offers) = if parent == NONE {
-            (Vec::new(), Vec::new())
+        let empty: &[DownEntry] = &[];
+        let upper = if parent == NONE {
+            None
         } else {
-            let upper = &self.down[parent as usize];
-            let bids = if self.two_sided[index] {
-                from_parent(Side::Buy, &upper.bids)
-            } else {
-                Vec::new()
-            };
-            (bids, from_parent(Side::Sell, &upper.offers))
+            Some(&self.down[parent as usize])
         };
+        let upper_bids = match upper {
+            Some(upper) if self.two_sided[index] => &upper.bids[..],
+            _ => empty,
+        };
+        let upper_offers = upper.map_or(empty, |upper| &upper.offers[..]);
         merge_best(
             &mut list.offers,
-            &own.offers,
-            &upper_offers,
+            own.offers.iter().copied(),
+            from_parent(Side::Sell, upper_offers),
             &usable,
             |down| (down.price, down.order),
         );
-        merge_best(&mut list.bids, &own.bids, &upper_bids, &usable, |down| {
-            (-down.price, down.order)
-        });
+        merge_best(
+            &mut list.bids,
+            own.bids.iter().copied(),
+            from_parent(Side::Buy, upper_bids),
+            &usable,
+            |down| (-down.price, down.order),
+        );
     }
 
     /// Delivers, settles imbalances and writes the slot's records.
@@ -1054,6 +1104,7 @@ impl<'t> Engine<'t> {
 /// The orders a parent forwards down, as one child market sees them.
 struct DownWalk<'a> {
     orders: &'a [LiveOrder],
+    hot: &'a Hot,
     /// The child's subtree (pre-order range): its own orders are not shown back to it.
     subtree: std::ops::Range<u32>,
     /// The child's boundary fee, crossed on the way down.
@@ -1076,15 +1127,18 @@ impl DownWalk<'_> {
             if !crosses {
                 break;
             }
-            let order = &self.orders[down.order as usize];
-            if order.remaining.0 == 0 || self.subtree.contains(&order.origin.0) {
+            if !self.hot.is_live(down.order)
+                || self
+                    .subtree
+                    .contains(&self.orders[down.order as usize].origin.0)
+            {
                 continue;
             }
             out.push(Order {
                 key: down.order as u64,
                 participant: self.participant,
                 side,
-                energy: order.remaining,
+                energy: self.hot.remaining(down.order),
                 price,
                 priority: ((self.tick as u64) << 32) | down.order as u64,
             });
@@ -1101,30 +1155,48 @@ fn keep_best<K: Ord>(list: &mut Vec<DownEntry>, limit: usize, key: impl Fn(&Down
     list.sort_unstable_by_key(&key);
 }
 
+/// The entries of a parent's down list as a child sees them: without orders from the child's own
+/// subtree, and with the child's boundary fee added (a monotone change, so order is kept).
+fn seen_from_parent<'a>(
+    entries: &'a [DownEntry],
+    orders: &'a [LiveOrder],
+    subtree: std::ops::Range<u32>,
+    fee: GridFee,
+    side: Side,
+) -> impl Iterator<Item = DownEntry> + 'a {
+    entries
+        .iter()
+        .filter(move |down| !subtree.contains(&orders[down.order as usize].origin.0))
+        .map(move |down| DownEntry {
+            order: down.order,
+            price: fee.forward(side, down.price),
+        })
+}
+
 /// Merges two lists sorted by `key` into `out`, keeping the first
 /// [`MAX_FORWARDED_DOWN_PER_TICK`] usable entries (ties: `key` includes the order index, and an
 /// order never appears in both lists, so the merge is deterministic).
 fn merge_best<K: Ord>(
     out: &mut Vec<DownEntry>,
-    first: &[DownEntry],
-    second: &[DownEntry],
+    first: impl Iterator<Item = DownEntry>,
+    second: impl Iterator<Item = DownEntry>,
     usable: &impl Fn(&DownEntry) -> bool,
     key: impl Fn(&DownEntry) -> K,
 ) {
     out.clear();
-    let (mut a, mut b) = (0, 0);
-    while out.len() < MAX_FORWARDED_DOWN_PER_TICK && (a < first.len() || b < second.len()) {
-        let take_first =
-            b == second.len() || (a < first.len() && key(&first[a]) <= key(&second[b]));
-        let next = if take_first {
-            a += 1;
-            first[a - 1]
-        } else {
-            b += 1;
-            second[b - 1]
+    let mut first = first.filter(|down| usable(down)).peekable();
+    let mut second = second.filter(|down| usable(down)).peekable();
+    while out.len() < MAX_FORWARDED_DOWN_PER_TICK {
+        let next = match (first.peek(), second.peek()) {
+            (Some(a), Some(b)) if key(a) <= key(b) => first.next(),
+            (Some(_), Some(_)) => second.next(),
+            (Some(_), None) => first.next(),
+            (None, Some(_)) => second.next(),
+            (None, None) => None,
         };
-        if usable(&next) {
-            out.push(next);
+        match next {
+            Some(down) => out.push(down),
+            None => break,
         }
     }
 }

@@ -134,3 +134,67 @@ fn batteries_stay_within_their_state_of_charge() {
         );
     }
 }
+
+#[test]
+fn a_generator_sells_up_to_its_power_at_its_rate() {
+    for mechanism in Mechanism::ALL {
+        let mut builder = Builder::new(3);
+        builder.mechanism_everywhere(mechanism);
+        builder.grid(0, 300_000, 80_000);
+        let street = builder.area("Street", 0, GridFee::None, mechanism);
+        // 4 kW for 15 minutes: at most 1 kWh a slot, offered at 0.12.
+        builder.generator(street, "Generator", 4, 120_000);
+        builder.load(street, "Load", flat(3, 1_500));
+        let topology = builder.build();
+        let outcome = nestgrid_sim::run_quiet(&topology).expect("runs");
+        let index = |name: &str| {
+            topology
+                .assets
+                .iter()
+                .position(|asset| asset.name == name)
+                .expect(name)
+        };
+        let generator = &outcome.assets[index("Generator")];
+        let load = &outcome.assets[index("Load")];
+        // The load buys its 1.5 kWh: 1 kWh from the cheaper generator, the rest from the grid.
+        assert_eq!(generator.sold, Energy::from_kwh(3), "{}", mechanism.name());
+        assert_eq!(load.bought, Energy::from_wh(4_500), "{}", mechanism.name());
+        // Never below its rate.
+        assert!(
+            generator.earned >= nestgrid_types::Money::for_energy(Price(120_000), generator.sold)
+        );
+    }
+}
+
+#[test]
+fn loads_pay_each_slot_s_tariff_when_the_grid_price_changes() {
+    let mut builder = Builder::new(3);
+    builder.mechanism_everywhere(Mechanism::PayAsOffer);
+    builder.grid_per_slot(
+        0,
+        vec![200_000, 300_000, 400_000],
+        vec![50_000, 60_000, 70_000],
+    );
+    let house = builder.area("House", 0, GridFee::None, Mechanism::PayAsOffer);
+    builder.load(house, "Load", flat(3, 1_000));
+    let topology = builder.build();
+    let mut memory = Memory::default();
+    nestgrid_sim::Simulation::new(&topology)
+        .expect("valid")
+        .run(&mut memory, &mut |_| {})
+        .expect("runs");
+    // Pay-as-offer: the load pays the grid's offer, which is that slot's tariff.
+    for (slot, tariff) in [(0, 200_000), (1, 300_000), (2, 400_000)] {
+        let prices: Vec<Price> = memory
+            .trades
+            .iter()
+            .filter(|row| row.slot == slot && row.market.0 == 0)
+            .map(|row| row.price)
+            .collect();
+        assert!(!prices.is_empty(), "slot {slot} trades");
+        assert!(
+            prices.iter().all(|price| *price == Price(tariff)),
+            "slot {slot}: {prices:?}"
+        );
+    }
+}

@@ -2,8 +2,8 @@
 #![allow(dead_code)]
 
 use nestgrid_grid::{
-    Area, Asset, AssetKind, ChargingSession, EvChargerSpec, GridConnectionSpec, LoadSpec,
-    PriceSeries, ProfileUse, PvSpec, RateRange, Settings, StorageSpec, Topology,
+    Area, Asset, AssetKind, ChargingSession, EvChargerSpec, GeneratorSpec, GridConnectionSpec,
+    LoadSpec, PriceSeries, ProfileUse, PvSpec, RateRange, Settings, StorageSpec, Topology,
 };
 use nestgrid_sim::{AreaSlot, Recorder, TradeRecord};
 use nestgrid_types::{AreaId, AssetId, Energy, GridFee, Mechanism, Power, Price};
@@ -60,6 +60,29 @@ impl Builder {
             AssetKind::GridConnection(GridConnectionSpec {
                 tariff: PriceSeries::Constant(Price(tariff)),
                 feed_in: PriceSeries::Constant(Price(feed_in)),
+            }),
+        ));
+    }
+
+    /// A grid connection whose tariff and feed-in rate change every slot.
+    pub fn grid_per_slot(&mut self, area: usize, tariffs: Vec<i64>, feed_ins: Vec<i64>) {
+        self.assets.push((
+            "Grid connection".into(),
+            area,
+            AssetKind::GridConnection(GridConnectionSpec {
+                tariff: PriceSeries::PerSlot(tariffs.into_iter().map(Price).collect()),
+                feed_in: PriceSeries::PerSlot(feed_ins.into_iter().map(Price).collect()),
+            }),
+        ));
+    }
+
+    pub fn generator(&mut self, area: usize, name: &str, power_kw: i64, rate: i64) {
+        self.assets.push((
+            name.into(),
+            area,
+            AssetKind::Generator(GeneratorSpec {
+                max_power: Power::from_kw(power_kw),
+                rate: PriceSeries::Constant(Price(rate)),
             }),
         ));
     }

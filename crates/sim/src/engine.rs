@@ -24,8 +24,17 @@
 //! order seen in another market, so filling it anywhere fills it everywhere, and the whole
 //! chain below it trades with it.
 //!
-//! Cost per tick: O(Σ book sizes + areas × K) with K = [`MAX_FORWARDED_DOWN_PER_TICK`]; each
-//! order sits in at most depth+1 books, so a tick is linear in the number of assets.
+//! A match may carry two prices (Huang's auction, trade reduction): the seller's side of the path
+//! is priced from the seller's price, the buyer's side from the buyer's, and the matching
+//! market's area keeps the difference as operator surplus.
+//!
+//! Cost: every market is visited once a tick, and one whose cached best prices cannot cross the
+//! first orders its parent forwards costs O(1). Re-pricing runs only at ticks where some ramp
+//! steps and touches every order and book entry once (on all cores for large runs). A clearing
+//! sorts only the orders that can cross. A down list is rebuilt only when its inputs changed, by
+//! merging two sorted lists of at most 2K entries (K = [`MAX_FORWARDED_DOWN_PER_TICK`]). Each
+//! order sits in at most depth + 1 books, so the work of a tick is linear in the number of
+//! assets (docs/benchmarks.md has the measured growth).
 
 use crate::accounts::{AreaAccount, AreaSlot, AssetAccount};
 use crate::chain::Chain;

@@ -11,6 +11,7 @@ use std::time::Instant;
 
 mod bench;
 mod clear;
+mod import;
 
 /// nestgrid — nested local energy markets (the D3A model): every area of the grid runs its own
 /// market and trades what it cannot balance inside with the area above it.
@@ -37,7 +38,8 @@ struct Cli {
 enum Command {
     /// Simulate a scenario and write trades, per-area records, bills and KPIs.
     Run {
-        /// Scenario file (YAML). Without it, the built-in village scenario runs.
+        /// Scenario file (YAML), or a gsy-e setup file (JSON, imported first). Without it, the
+        /// built-in village scenario runs.
         scenario: Option<PathBuf>,
         /// Folder for the results (created if missing; files in it are replaced).
         #[arg(long, default_value = "results")]
@@ -71,6 +73,8 @@ enum Command {
     Bench(bench::BenchArgs),
     /// Clear one order book (JSON or CSV) with a mechanism and print the trades as JSON.
     Clear(clear::ClearArgs),
+    /// Convert a gsy-e setup file (JSON) to a nestgrid scenario (docs/gsy-e.md).
+    ImportGsy(import::ImportArgs),
 }
 
 /// A mechanism by name (any of `Mechanism::CLEARING`).
@@ -88,6 +92,13 @@ fn parse_mechanism(text: &str) -> Result<Mechanism, String> {
 }
 
 fn main() {
+    // Like other command-line tools, end quietly when the reader of our output goes away
+    // (`nestgrid clear book.json | head`) instead of failing on the broken pipe.
+    #[cfg(unix)]
+    // SAFETY: called first thing in `main`, before any thread starts; SIG_DFL is a valid action.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Run {
@@ -113,6 +124,7 @@ fn main() {
         }
         Command::Bench(args) => bench::run(args),
         Command::Clear(args) => clear::run(args),
+        Command::ImportGsy(args) => import::run(args),
     };
     if let Err(error) = result {
         eprintln!("error: {error:#}");
@@ -146,7 +158,10 @@ fn run(
              `nestgrid scenario` prints it."
         );
     }
-    let mut topology = load(scenario, &options)?;
+    let mut topology = match scenario {
+        Some(path) if import::is_gsy(path) => import::load_gsy(path, out, &options)?,
+        _ => load(scenario, &options)?,
+    };
     if let Some(mechanism) = mechanism {
         for area in &mut topology.areas {
             area.mechanism = mechanism;

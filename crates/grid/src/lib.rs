@@ -34,6 +34,7 @@ mod clock;
 mod error;
 mod ev;
 mod expand;
+pub mod gsy;
 mod profile_file;
 mod profiles;
 mod scenario;

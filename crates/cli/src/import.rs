@@ -88,9 +88,19 @@ pub fn run(args: ImportArgs) -> Result<()> {
 }
 
 /// Imports a gsy-e setup file for `nestgrid run`: the scenario and its profile files are written
-/// to `<out>/gsy-import/` (a record of what ran) and loaded from there.
-pub fn load_gsy(setup: &Path, out: &Path, options: &LoadOptions) -> Result<Topology> {
-    let imported = read_and_import(setup, &ImportOptions::default())?;
+/// to `<out>/gsy-import/` (a record of what ran) and loaded from there. With `lenient`, nodes
+/// that cannot be imported are left out with a warning.
+pub fn load_gsy(
+    setup: &Path,
+    out: &Path,
+    options: &LoadOptions,
+    lenient: bool,
+) -> Result<Topology> {
+    let import_options = ImportOptions {
+        lenient,
+        ..ImportOptions::default()
+    };
+    let imported = read_and_import(setup, &import_options)?;
     let dir = out.join("gsy-import");
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
     imported
@@ -107,4 +117,13 @@ pub fn load_gsy(setup: &Path, out: &Path, options: &LoadOptions) -> Result<Topol
                 setup.display()
             )
         })
+}
+
+/// Imports a gsy-e setup file for `nestgrid validate`, writing nothing the user keeps: profile
+/// files go to a temporary folder that is removed afterwards.
+pub fn check_gsy(setup: &Path) -> Result<Topology> {
+    let dir = std::env::temp_dir().join(format!("nestgrid-validate-{}", std::process::id()));
+    let topology = load_gsy(setup, &dir, &LoadOptions::default(), false);
+    let _ = std::fs::remove_dir_all(&dir);
+    topology
 }

@@ -1,10 +1,10 @@
 //! The `nestgrid` command: parses arguments and calls the library crates.
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 use nestgrid_grid::{LoadOptions, Topology};
+use nestgrid_sim::Simulation;
 use nestgrid_sim::output::{CsvRecorder, summary_table, write_bills, write_kpis};
-use nestgrid_sim::{NullRecorder, Simulation};
 use nestgrid_types::Mechanism;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -58,6 +58,10 @@ enum Command {
         /// everything else is written.
         #[arg(long)]
         no_trades: bool,
+        /// With a gsy-e setup file: leave out nodes that cannot be imported (with a warning)
+        /// instead of failing.
+        #[arg(long)]
+        lenient: bool,
         /// No progress bar and no summary table.
         #[arg(long, short)]
         quiet: bool,
@@ -108,6 +112,7 @@ fn main() {
             seed,
             mechanism,
             no_trades,
+            lenient,
             quiet,
         } => run(
             scenario.as_deref(),
@@ -115,6 +120,7 @@ fn main() {
             LoadOptions { days, seed },
             mechanism,
             no_trades,
+            lenient,
             quiet,
         ),
         Command::Validate { scenario } => validate(&scenario),
@@ -150,6 +156,7 @@ fn run(
     options: LoadOptions,
     mechanism: Option<Mechanism>,
     no_trades: bool,
+    lenient: bool,
     quiet: bool,
 ) -> Result<()> {
     if scenario.is_none() && !quiet {
@@ -159,7 +166,7 @@ fn run(
         );
     }
     let mut topology = match scenario {
-        Some(path) if import::is_gsy(path) => import::load_gsy(path, out, &options)?,
+        Some(path) if import::is_gsy(path) => import::load_gsy(path, out, &options, lenient)?,
         _ => load(scenario, &options)?,
     };
     if let Some(mechanism) = mechanism {
@@ -222,20 +229,14 @@ fn run(
 }
 
 fn validate(scenario: &Path) -> Result<()> {
-    let topology = load(Some(scenario), &LoadOptions::default())?;
+    let topology = if import::is_gsy(scenario) {
+        import::check_gsy(scenario)?
+    } else {
+        load(Some(scenario), &LoadOptions::default())?
+    };
     // Building the simulation also checks that every default rate can be derived.
     Simulation::new(&topology).map_err(|error| anyhow::anyhow!("{error}"))?;
     print!("{}", nestgrid_grid::summary(&topology));
     println!("{} is valid.", scenario.display());
     Ok(())
-}
-
-#[allow(dead_code)]
-fn quiet_run(topology: &Topology) -> Result<nestgrid_sim::Outcome> {
-    if topology.areas.is_empty() {
-        bail!("empty topology");
-    }
-    Simulation::new(topology)
-        .and_then(|simulation| simulation.run(&mut NullRecorder, &mut |_| {}))
-        .map_err(|error| anyhow::anyhow!("{error}"))
 }

@@ -217,12 +217,43 @@ fn unknown_strategy_is_an_error_unless_lenient() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("warning: Grid/House/Heat pump"), "{stderr}");
     assert!(!String::from_utf8_lossy(&output.stdout).contains("Heat pump"));
-    // `run` imports strictly.
+    // `run` and `validate` import strictly; `run --lenient` leaves the node out.
     let output = nestgrid(
         &["run", "setup.json", "--quiet", "--out", "out"],
         dir.path(),
     );
     assert!(!output.status.success());
+    let output = nestgrid(&["validate", "setup.json"], dir.path());
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("Grid/House/Heat pump"));
+    let output = succeed(
+        &["run", "setup.json", "--quiet", "--lenient", "--out", "out"],
+        dir.path(),
+    );
+    assert!(String::from_utf8_lossy(&output.stderr).contains("warning: Grid/House/Heat pump"));
+    assert!(dir.path().join("out/kpis.json").exists());
+}
+
+#[test]
+fn validate_reads_a_setup_file_and_keeps_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let setup = r#"{"name": "Grid", "children": [
+      {"name": "Market Maker", "type": "MarketMakerStrategy", "energy_rate": 30},
+      {"name": "House", "children": [
+        {"name": "Load", "type": "LoadHoursStrategy", "avg_power_W": 100, "hrs_of_day": [18, 19]}]}]}"#;
+    std::fs::write(dir.path().join("setup.json"), setup).unwrap();
+    let output = succeed(&["validate", "setup.json"], dir.path());
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        stdout.contains("2 assets") && stdout.contains("is valid"),
+        "{stdout}"
+    );
+    let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
+    assert_eq!(
+        left.len(),
+        1,
+        "validate writes nothing beside the setup file"
+    );
 }
 
 /// 1,000 houses, each a load, a PV array and a battery, under 10 streets with constant fees,

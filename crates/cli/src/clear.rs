@@ -723,3 +723,71 @@ fn curve_error(name: &str, row: Row, error: CurveError) -> anyhow::Error {
         other => anyhow!("{}: {other}", row.at(name)),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    const CSV: &str = "id,participant,side,energy_kwh,price,time\nb1,alice,buy,3,0.30,1\nb2,bob,buy,2,0.28,2\ns1,carol,sell,2,0.20,1\ns2,dave,sell,4,0.25,3\n";
+    const JSON: &str = r#"[{"id": "b1", "participant": "alice", "side": "buy", "energy_kwh": "3", "price": "0.30"},
+{"id": "s1", "participant": "carol", "side": "sell", "energy_kwh": 2, "price": 0.2, "time": 1}]"#;
+
+    /// Bytes that break numbers, quoting and structure.
+    const HOSTILE: [&str; 12] = [
+        "-",
+        "\"",
+        ",",
+        "\n",
+        "e99",
+        "[",
+        "}",
+        "0.0000001",
+        "-5",
+        "",
+        "x",
+        "9999999999999999999",
+    ];
+
+    fn damaged(text: &str, edits: &[(usize, usize, bool)]) -> String {
+        let mut text = text.to_string();
+        for &(at, piece, delete) in edits {
+            let mut at = at % (text.len() + 1);
+            while !text.is_char_boundary(at) {
+                at -= 1;
+            }
+            if delete && at < text.len() {
+                let mut end = at + 1;
+                while !text.is_char_boundary(end) {
+                    end += 1;
+                }
+                text.replace_range(at..end, "");
+            } else {
+                text.insert_str(at, HOSTILE[piece]);
+            }
+        }
+        text
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2_000))]
+
+        /// Damaged order books get an error naming the row, or clear; never a panic.
+        #[test]
+        fn damaged_books_never_panic(
+            edits in prop::collection::vec((any::<usize>(), 0..HOSTILE.len(), any::<bool>()), 1..4),
+            mechanism in 0..Mechanism::CLEARING.len(),
+        ) {
+            let mechanism = Mechanism::CLEARING[mechanism];
+            let csv = damaged(CSV, &edits);
+            if let Ok(orders) = orders_from_csv("book.csv", &csv) {
+                let _ = clear_orders(mechanism, "book.csv", &orders);
+            }
+            let json = damaged(JSON, &edits);
+            if let Ok(orders) = orders_from_json("book.json", &json) {
+                let _ = clear_orders(mechanism, "book.json", &orders);
+            }
+            let _ = clear_curves("curves.json", &json);
+        }
+    }
+}

@@ -161,7 +161,7 @@
 //! | remainders | subtraction of a `min`, stays ≥ 0 | impossible | none |
 //! | volumes of the aggregate walk | per-order remainders only, never cumulative sums | impossible | none |
 //! | clearing price | `(b + o)` in `i128`, then [`div_floor_i128`](nestgrid_types::div_floor_i128) | impossible | toward −∞ |
-//! | sums in [`check`] | `i128` | impossible below 2⁶³ matches | none |
+//! | sums in [`check()`] | `i128` | impossible below 2⁶³ matches | none |
 //! | [`residuals`] | `saturating_sub` per match | saturates only for invalid matches | none |
 //! | Huang totals D, S, V and Σ max(q − δ, 0) | `i128` | impossible | none |
 //! | Huang δ | `div_ceil_i128` of an `i128` by a count; ≤ the largest quantity | impossible | toward +∞, leftover by time |

@@ -79,6 +79,11 @@ enum Command {
     Clear(clear::ClearArgs),
     /// Convert a gsy-e setup file (JSON) to a nestgrid scenario (docs/gsy-e.md).
     ImportGsy(import::ImportArgs),
+    /// Write DIR/report.html, a self-contained HTML report of a results folder (docs/report.md).
+    Report {
+        /// Results folder written by `nestgrid run`.
+        dir: PathBuf,
+    },
 }
 
 /// A mechanism by name (any of `Mechanism::CLEARING`).
@@ -131,6 +136,9 @@ fn main() {
         Command::Bench(args) => bench::run(args),
         Command::Clear(args) => clear::run(args),
         Command::ImportGsy(args) => import::run(args),
+        Command::Report { dir } => nestgrid_report::write(&dir)
+            .map(|path| println!("Report in {}", path.display()))
+            .map_err(anyhow::Error::from),
     };
     if let Err(error) = result {
         eprintln!("error: {error:#}");
@@ -206,6 +214,7 @@ fn run(
     csv.finish().map_err(|error| anyhow::anyhow!("{error}"))?;
     write_bills(out, &topology, &outcome).map_err(|error| anyhow::anyhow!("{error}"))?;
     write_kpis(out, &topology, &outcome).map_err(|error| anyhow::anyhow!("{error}"))?;
+    nestgrid_report::write(out)?;
     if !quiet {
         println!(
             "{}: {} areas, {} assets, {} slots, {} matches in {:.2} s",
@@ -221,7 +230,7 @@ fn run(
         println!();
         let trades = if no_trades { "" } else { "trades.csv, " };
         println!(
-            "Results in {}/: {trades}area_slots.csv, storage.csv, bills.csv, kpis.json",
+            "Results in {}/: {trades}area_slots.csv, storage.csv, bills.csv, kpis.json, report.html",
             out.display()
         );
     }

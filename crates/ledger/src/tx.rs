@@ -1,0 +1,357 @@
+//! Transactions: what they say, who may sign them, and their canonical bytes.
+//!
+//! A [`Transaction`] names its chain, its signer and the signer's next nonce, and carries one
+//! [`Body`]. Its canonical bytes are its borsh encoding (deterministic by specification); the
+//! signature covers those bytes under the domain tag [`TX_DOMAIN`]. The transaction's hash is
+//! the hash of the signed transaction's bytes.
+//!
+//! Units on the wire are the engine's integers: energy in mWh, money in micro-units of the
+//! currency, prices in micro-units per kWh. Slots count from the chain's epoch (for a
+//! simulation, the run's first slot).
+
+use crate::crypto::{Hash, Keypair, PublicKey, Signature};
+use borsh::{BorshDeserialize, BorshSerialize};
+use serde::{Deserialize, Serialize};
+
+/// Domain tag of transaction signatures.
+pub const TX_DOMAIN: &[u8] = b"nestgrid transaction v1";
+
+/// What an account may do. An account may hold several roles.
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    BorshSerialize,
+    BorshDeserialize,
+    Serialize,
+    Deserialize,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// Takes part in consensus (named in the genesis file only).
+    Validator,
+    /// Registers participants, area operators and auditors.
+    Operator,
+    /// The distribution operator's meters: posts deliveries.
+    MeterAuthority,
+    /// Submits clearing results (trades), imbalance prices, and settles slots.
+    MarketOperator,
+    /// Collects the grid fees of an area (and the surplus of two-price clearings there).
+    AreaOperator,
+    /// Moves money in and out of the ledger (deposits and withdrawals).
+    Gateway,
+    /// Reads everything, writes nothing.
+    Auditor,
+    /// Owns assets that trade.
+    Participant,
+}
+
+impl Role {
+    /// Every role.
+    pub const ALL: [Role; 8] = [
+        Role::Validator,
+        Role::Operator,
+        Role::MeterAuthority,
+        Role::MarketOperator,
+        Role::AreaOperator,
+        Role::Gateway,
+        Role::Auditor,
+        Role::Participant,
+    ];
+
+    /// The role's bit in a role set.
+    pub fn bit(self) -> u16 {
+        1 << (self as u16)
+    }
+}
+
+/// A set of roles, as bits.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, BorshSerialize, BorshDeserialize)]
+pub struct Roles(pub u16);
+
+impl Roles {
+    /// The set holding `roles`.
+    pub fn of(roles: &[Role]) -> Roles {
+        Roles(roles.iter().fold(0, |bits, role| bits | role.bit()))
+    }
+    /// Whether the set holds `role`.
+    pub fn has(self, role: Role) -> bool {
+        self.0 & role.bit() != 0
+    }
+    /// The roles held, in order.
+    pub fn list(self) -> Vec<Role> {
+        Role::ALL
+            .into_iter()
+            .filter(|role| self.has(*role))
+            .collect()
+    }
+}
+
+/// An asset registered with its owner.
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
+pub struct AssetSpec {
+    /// Ledger-wide number of the asset, chosen by the operator.
+    pub asset: u32,
+    /// Human-readable name (for a simulation, the asset's path).
+    pub name: String,
+    /// The most energy the asset may sell in one slot (mWh): the physical limit that makes
+    /// double selling detectable.
+    pub energy_sell_max_mwh: i64,
+    /// The asset that settles this asset's imbalances (a grid connection), if any. Without one,
+    /// an imbalance is recorded but costs nothing.
+    pub balancing_asset: Option<u32>,
+}
+
+/// One trade of a clearing batch, between two assets.
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
+pub struct TradeEntry {
+    /// The market's number for the trade.
+    pub trade_id: u64,
+    /// The buying asset.
+    pub buyer_asset: u32,
+    /// The selling asset.
+    pub seller_asset: u32,
+    /// Energy (mWh, positive).
+    pub energy_mwh: i64,
+    /// What the buyer pays, fees included (micro-units). Locked when the trade is recorded.
+    pub buyer_amount: i64,
+    /// What the seller receives, its fees deducted.
+    pub seller_amount: i64,
+    /// Grid fees: (area operator, amount) for each boundary the energy crosses.
+    pub fees: Vec<(PublicKey, i64)>,
+    /// The surplus of a two-price clearing: (area operator of the matching market, amount).
+    pub surplus: Option<(PublicKey, i64)>,
+}
+
+/// Metered energy of one asset in one slot.
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
+pub struct Delivery {
+    /// The asset.
+    pub asset: u32,
+    /// Energy into the asset (consumed, charged), mWh.
+    pub energy_in_mwh: i64,
+    /// Energy out of the asset (produced, discharged), mWh.
+    pub energy_out_mwh: i64,
+}
+
+/// The imbalance prices of one balancing asset in one slot.
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
+pub struct BalancingPrice {
+    /// The balancing asset (a grid connection).
+    pub balancing_asset: u32,
+    /// Price a short asset pays for each kWh the balancing asset supplied (micro-units/kWh).
+    pub shortage_price: i64,
+    /// Price a long asset receives for each kWh the balancing asset absorbed.
+    pub surplus_price: i64,
+}
+
+/// What a transaction does, with the role that may sign it.
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
+pub enum Body {
+    /// Operator: a new account with one role (participant, area operator or auditor) and the
+    /// participant's assets.
+    Register {
+        /// The new account.
+        account: PublicKey,
+        /// Its role.
+        role: Role,
+        /// Its assets (participants only).
+        assets: Vec<AssetSpec>,
+    },
+    /// Gateway: money paid in from outside.
+    Deposit {
+        /// The account credited.
+        account: PublicKey,
+        /// Micro-units, positive.
+        amount: i64,
+    },
+    /// Gateway: money paid out, from the account's available (unlocked) money.
+    Withdraw {
+        /// The account debited.
+        account: PublicKey,
+        /// Micro-units, positive.
+        amount: i64,
+    },
+    /// Market operator: the trades of one clearing. All or nothing.
+    RecordTrades {
+        /// Delivery slot.
+        slot: u64,
+        /// The trades.
+        trades: Vec<TradeEntry>,
+    },
+    /// Market operator: imbalance prices of balancing assets for a slot.
+    PostPrices {
+        /// Delivery slot.
+        slot: u64,
+        /// One entry per balancing asset.
+        prices: Vec<BalancingPrice>,
+    },
+    /// Meter authority: metered energy per asset for a slot.
+    PostDeliveries {
+        /// Delivery slot.
+        slot: u64,
+        /// One entry per asset.
+        deliveries: Vec<Delivery>,
+        /// Hash of the raw meter data kept off the chain, if any.
+        data_hash: Option<Hash>,
+    },
+    /// Market operator: settles a slot whose deliveries are in.
+    SettleSlot {
+        /// The slot.
+        slot: u64,
+    },
+}
+
+impl Body {
+    /// The roles allowed to sign this body.
+    pub fn allowed(&self) -> &'static [Role] {
+        match self {
+            Body::Register { .. } => &[Role::Operator],
+            Body::Deposit { .. } | Body::Withdraw { .. } => &[Role::Gateway],
+            Body::RecordTrades { .. } | Body::PostPrices { .. } | Body::SettleSlot { .. } => {
+                &[Role::MarketOperator]
+            }
+            Body::PostDeliveries { .. } => &[Role::MeterAuthority],
+        }
+    }
+
+    /// Short name for listings.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Body::Register { .. } => "register",
+            Body::Deposit { .. } => "deposit",
+            Body::Withdraw { .. } => "withdraw",
+            Body::RecordTrades { .. } => "record_trades",
+            Body::PostPrices { .. } => "post_prices",
+            Body::PostDeliveries { .. } => "post_deliveries",
+            Body::SettleSlot { .. } => "settle_slot",
+        }
+    }
+}
+
+/// An unsigned transaction.
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
+pub struct Transaction {
+    /// The chain it is meant for (the genesis file's `chain_id`).
+    pub chain_id: String,
+    /// Who signs it.
+    pub signer: PublicKey,
+    /// The signer's next nonce: 1 for its first transaction, then one more each time a
+    /// transaction of the signer is applied.
+    pub nonce: u64,
+    /// What it does.
+    pub body: Body,
+}
+
+impl Transaction {
+    /// Signs the transaction. `keypair` must be the signer's.
+    pub fn sign(self, keypair: &Keypair) -> SignedTransaction {
+        debug_assert_eq!(keypair.public(), self.signer, "signed by another key");
+        let bytes = borsh::to_vec(&self).expect("encoding to a vector cannot fail");
+        let signature = keypair.sign(TX_DOMAIN, &bytes);
+        SignedTransaction {
+            transaction: self,
+            signature,
+        }
+    }
+}
+
+/// A transaction with its signature.
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
+pub struct SignedTransaction {
+    /// The transaction.
+    pub transaction: Transaction,
+    /// The signer's signature over its canonical bytes.
+    pub signature: Signature,
+}
+
+impl SignedTransaction {
+    /// Canonical bytes.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        borsh::to_vec(self).expect("encoding to a vector cannot fail")
+    }
+
+    /// Decodes canonical bytes; trailing bytes are an error.
+    pub fn from_bytes(bytes: &[u8]) -> Result<SignedTransaction, std::io::Error> {
+        borsh::from_slice(bytes)
+    }
+
+    /// The transaction's hash: its identity in blocks and listings.
+    pub fn hash(&self) -> Hash {
+        Hash::of(b"nestgrid transaction hash", &[&self.to_bytes()])
+    }
+
+    /// Whether the signature verifies against the signer's key.
+    pub fn signature_valid(&self) -> bool {
+        let bytes = borsh::to_vec(&self.transaction).expect("encoding to a vector cannot fail");
+        self.transaction
+            .signer
+            .verify(TX_DOMAIN, &bytes, &self.signature)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn deposit(keypair: &Keypair, nonce: u64) -> SignedTransaction {
+        Transaction {
+            chain_id: "test".into(),
+            signer: keypair.public(),
+            nonce,
+            body: Body::Deposit {
+                account: keypair.public(),
+                amount: 5,
+            },
+        }
+        .sign(keypair)
+    }
+
+    #[test]
+    fn round_trip_and_signature() {
+        let key = Keypair::derived(0, "gateway");
+        let tx = deposit(&key, 1);
+        assert!(tx.signature_valid());
+        let back = SignedTransaction::from_bytes(&tx.to_bytes()).unwrap();
+        assert_eq!(back, tx);
+        assert_eq!(back.hash(), tx.hash());
+        assert_ne!(deposit(&key, 2).hash(), tx.hash());
+    }
+
+    #[test]
+    fn tampering_breaks_the_signature() {
+        let key = Keypair::derived(0, "gateway");
+        let mut tx = deposit(&key, 1);
+        tx.transaction.body = Body::Deposit {
+            account: key.public(),
+            amount: 500,
+        };
+        assert!(!tx.signature_valid());
+        let mut other_chain = deposit(&key, 1);
+        other_chain.transaction.chain_id = "other".into();
+        assert!(!other_chain.signature_valid());
+    }
+
+    #[test]
+    fn trailing_bytes_and_truncation_are_errors() {
+        let key = Keypair::derived(0, "gateway");
+        let mut bytes = deposit(&key, 1).to_bytes();
+        bytes.push(0);
+        assert!(SignedTransaction::from_bytes(&bytes).is_err());
+        bytes.truncate(bytes.len() - 3);
+        assert!(SignedTransaction::from_bytes(&bytes).is_err());
+    }
+
+    #[test]
+    fn role_sets() {
+        let roles = Roles::of(&[Role::Gateway, Role::Auditor]);
+        assert!(roles.has(Role::Gateway) && roles.has(Role::Auditor));
+        assert!(!roles.has(Role::Operator));
+        assert_eq!(roles.list(), vec![Role::Gateway, Role::Auditor]);
+    }
+}

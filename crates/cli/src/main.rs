@@ -12,6 +12,7 @@ use std::time::Instant;
 mod bench;
 mod clear;
 mod import;
+mod ledger;
 
 /// nestgrid — nested local energy markets (the D3A model): every area of the grid runs its own
 /// market and trades what it cannot balance inside with the area above it.
@@ -65,6 +66,10 @@ enum Command {
         /// No progress bar and no summary table.
         #[arg(long, short)]
         quiet: bool,
+        /// Settle every trade and delivery on a ledger in OUT/ledger (one embedded validator)
+        /// and check that every account ends with its bill (docs/ledger.md).
+        #[arg(long)]
+        settle: bool,
     },
     /// Check a scenario file and describe what it expands to.
     Validate {
@@ -84,6 +89,10 @@ enum Command {
         /// Results folder written by `nestgrid run`.
         dir: PathBuf,
     },
+    /// Verify or read a settlement ledger (docs/ledger.md).
+    Ledger(ledger::LedgerArgs),
+    /// Write a new ed25519 key file.
+    Keygen(ledger::KeygenArgs),
 }
 
 /// A mechanism by name (any of `Mechanism::CLEARING`).
@@ -119,14 +128,18 @@ fn main() {
             no_trades,
             lenient,
             quiet,
+            settle,
         } => run(
             scenario.as_deref(),
             &out,
             LoadOptions { days, seed },
             mechanism,
-            no_trades,
-            lenient,
-            quiet,
+            RunFlags {
+                no_trades,
+                lenient,
+                quiet,
+                settle,
+            },
         ),
         Command::Validate { scenario } => validate(&scenario),
         Command::Scenario => {
@@ -139,6 +152,8 @@ fn main() {
         Command::Report { dir } => nestgrid_report::write(&dir)
             .map(|path| println!("Report in {}", path.display()))
             .map_err(anyhow::Error::from),
+        Command::Ledger(args) => ledger::run(args),
+        Command::Keygen(args) => ledger::keygen(args),
     };
     if let Err(error) = result {
         eprintln!("error: {error:#}");
@@ -158,15 +173,27 @@ fn load(scenario: Option<&Path>, options: &LoadOptions) -> Result<Topology> {
     }
 }
 
+/// The switches of `nestgrid run`.
+struct RunFlags {
+    no_trades: bool,
+    lenient: bool,
+    quiet: bool,
+    settle: bool,
+}
+
 fn run(
     scenario: Option<&Path>,
     out: &Path,
     options: LoadOptions,
     mechanism: Option<Mechanism>,
-    no_trades: bool,
-    lenient: bool,
-    quiet: bool,
+    flags: RunFlags,
 ) -> Result<()> {
+    let RunFlags {
+        no_trades,
+        lenient,
+        quiet,
+        settle,
+    } = flags;
     if scenario.is_none() && !quiet {
         eprintln!(
             "No scenario given: running the built-in village (3 streets, 30 houses). \
@@ -207,9 +234,18 @@ fn run(
     };
     let mut csv = CsvRecorder::create(out, &topology, !no_trades)
         .map_err(|error| anyhow::anyhow!("{error}"))?;
-    let outcome = simulation
-        .run(&mut csv, &mut progress)
-        .map_err(|error| anyhow::anyhow!("{error}"))?;
+    let (outcome, collected) = if settle {
+        let mut collector = nestgrid_settle::Collector::new(&mut csv);
+        let outcome = simulation
+            .run(&mut collector, &mut progress)
+            .map_err(|error| anyhow::anyhow!("{error}"))?;
+        (outcome, Some(collector.finish()?))
+    } else {
+        let outcome = simulation
+            .run(&mut csv, &mut progress)
+            .map_err(|error| anyhow::anyhow!("{error}"))?;
+        (outcome, None)
+    };
     bar.finish_and_clear();
     csv.finish().map_err(|error| anyhow::anyhow!("{error}"))?;
     write_bills(out, &topology, &outcome).map_err(|error| anyhow::anyhow!("{error}"))?;
@@ -232,6 +268,42 @@ fn run(
         println!(
             "Results in {}/: {trades}area_slots.csv, storage.csv, bills.csv, kpis.json, report.html",
             out.display()
+        );
+    }
+    if let Some(collected) = collected {
+        settle_run(&topology, &outcome, &collected, out, quiet)?;
+    }
+    Ok(())
+}
+
+/// Settles a finished run on a new ledger in `out/ledger` and checks it against the bills.
+fn settle_run(
+    topology: &Topology,
+    outcome: &nestgrid_sim::Outcome,
+    collected: &nestgrid_settle::Collected,
+    out: &Path,
+    quiet: bool,
+) -> Result<()> {
+    let dir = out.join("ledger");
+    if dir.exists() {
+        std::fs::remove_dir_all(&dir)
+            .with_context(|| format!("removing the old ledger in {}", dir.display()))?;
+    }
+    let started = Instant::now();
+    let settlement = nestgrid_settle::settle(topology, collected, &dir)
+        .context("settling the run on the ledger")?;
+    let accounts = nestgrid_settle::compare(topology, outcome, &settlement)
+        .map_err(|error| anyhow::anyhow!("the ledger does not agree with bills.csv: {error}"))?;
+    if !quiet {
+        println!(
+            "Settled on the ledger in {}/: {} blocks, {} transactions, {} trades in {:.2} s; \
+             all {accounts} accounts equal their bills. Check it with `nestgrid ledger verify {}`.",
+            dir.display(),
+            settlement.height,
+            settlement.transactions,
+            settlement.trades,
+            started.elapsed().as_secs_f64(),
+            dir.display()
         );
     }
     Ok(())

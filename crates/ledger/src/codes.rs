@@ -1,7 +1,7 @@
 //! Result codes of transactions: expected failures are values with stable numbers (STYLE 12).
 //!
-//! The numbers are part of the ledger format: they are stored in blocks and hashed into the
-//! header, so a code keeps its number forever and new codes take new numbers.
+//! The numbers are part of the interface: submitters receive them (blocks carry only applied
+//! transactions), so a code keeps its number forever and new codes take new numbers.
 
 use borsh::{BorshDeserialize, BorshSerialize};
 use serde::Serialize;
@@ -158,7 +158,7 @@ mod tests {
         for (index, code) in ResultCode::ALL.iter().enumerate() {
             assert_eq!(code.number() as usize, index, "{code:?}");
         }
-        // Pinned: these numbers are stored in blocks.
+        // Pinned: submitters depend on these numbers.
         assert_eq!(ResultCode::InsufficientFunds.number(), 12);
         assert_eq!(ResultCode::EnergyAlreadySold.number(), 13);
         assert_eq!(borsh::to_vec(&ResultCode::StaleNonce).unwrap(), vec![4]);

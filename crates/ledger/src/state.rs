@@ -39,6 +39,8 @@ use std::collections::{BTreeMap, BTreeSet};
 /// An account.
 #[derive(Clone, Debug, Default, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
 pub struct Account {
+    /// Label given at registration (or the genesis name of an authority).
+    pub name: String,
     /// What it may do.
     pub roles: Roles,
     /// Nonce of its last applied transaction (0: none yet).
@@ -131,6 +133,7 @@ impl State {
         for authority in &genesis.authorities {
             let account = state.accounts.entry(authority.key).or_default();
             account.roles.0 |= Roles::of(&authority.roles).0;
+            account.name = authority.name.clone();
         }
         state
     }
@@ -180,9 +183,10 @@ impl State {
         let outcome = match &transaction.body {
             Body::Register {
                 account,
+                name,
                 role,
                 assets,
-            } => self.register(*account, *role, assets),
+            } => self.register(*account, name, *role, assets),
             Body::Deposit { account, amount } => self.deposit(*account, *amount),
             Body::Withdraw { account, amount } => self.withdraw(*account, *amount),
             Body::RecordTrades { slot, trades } => self.record_trades(*slot, trades),
@@ -219,9 +223,18 @@ impl State {
         }
     }
 
-    fn register(&mut self, account: PublicKey, role: Role, assets: &[AssetSpec]) -> Outcome {
+    fn register(
+        &mut self,
+        account: PublicKey,
+        name: &str,
+        role: Role,
+        assets: &[AssetSpec],
+    ) -> Outcome {
         if self.accounts.contains_key(&account) {
             return Err(ResultCode::AccountExists);
+        }
+        if name.len() > limits::NAME_BYTES {
+            return Err(ResultCode::TooLarge);
         }
         if !matches!(role, Role::Participant | Role::AreaOperator | Role::Auditor)
             || (role != Role::Participant && !assets.is_empty())
@@ -254,6 +267,7 @@ impl State {
         self.accounts.insert(
             account,
             Account {
+                name: name.to_string(),
                 roles: Roles::of(&[role]),
                 ..Account::default()
             },

@@ -158,6 +158,9 @@ pub enum Body {
     Register {
         /// The new account.
         account: PublicKey,
+        /// A label for people (may be empty): an account is a pseudonym, so the operator
+        /// chooses what, if anything, the label reveals.
+        name: String,
         /// Its role.
         role: Role,
         /// Its assets (participants only).

@@ -73,6 +73,7 @@ fn build(dir: &std::path::Path, keys: &Keys) -> Sequencer {
         1,
         Body::Register {
             account: keys.alice.public(),
+            name: "alice".into(),
             role: Role::Participant,
             assets: vec![],
         },

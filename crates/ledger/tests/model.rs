@@ -400,6 +400,7 @@ fn setup(world: &World) -> (State, Signer) {
                 &world.operator,
                 Body::Register {
                     account,
+                    name: String::new(),
                     role,
                     assets,
                 },

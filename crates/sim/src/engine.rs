@@ -982,6 +982,11 @@ impl<'t> Engine<'t> {
     fn close_slot(&mut self, slot: u32, recorder: &mut dyn Recorder) {
         let topology = self.topology;
         let settings = &topology.settings;
+        for (index, agent) in self.agents.iter().enumerate() {
+            if let Some((tariff, feed_in)) = agent.grid_rates(slot) {
+                recorder.imbalance_rates(slot, AssetId(index as u32), tariff, feed_in);
+            }
+        }
         for index in 0..self.agents.len() {
             let area = topology.assets[index].area;
             let bought = self.slot_bought[index];
@@ -1015,6 +1020,12 @@ impl<'t> Engine<'t> {
                 record.consumption += delivery.energy_in;
                 record.production += delivery.energy_out;
             }
+            recorder.delivery(
+                slot,
+                AssetId(index as u32),
+                delivery.energy_in,
+                delivery.energy_out,
+            );
             account.energy_in += delivery.energy_in;
             account.energy_out += delivery.energy_out;
             account.peak_in = account.peak_in.max(delivery.energy_in);

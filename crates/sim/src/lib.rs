@@ -81,6 +81,28 @@ pub trait Recorder {
     fn area_slot(&mut self, _slot: SlotIndex, _area: AreaId, _record: &AreaSlot) {}
     /// Energy stored by a battery or vehicle at the end of a slot.
     fn stored(&mut self, _slot: SlotIndex, _asset: AssetId, _stored: Energy) {}
+    /// Metered energy into and out of an asset in a finished slot, before imbalances are
+    /// settled. Called for every asset except grid connections, which deliver what they traded
+    /// plus the imbalances they settle.
+    fn delivery(
+        &mut self,
+        _slot: SlotIndex,
+        _asset: AssetId,
+        _energy_in: Energy,
+        _energy_out: Energy,
+    ) {
+    }
+    /// The rates a grid connection settled the slot's imbalances at: its tariff for
+    /// shortages and its feed-in rate for surpluses. Called once per grid connection and slot,
+    /// before the slot's deliveries.
+    fn imbalance_rates(
+        &mut self,
+        _slot: SlotIndex,
+        _grid: AssetId,
+        _tariff: Price,
+        _feed_in: Price,
+    ) {
+    }
 }
 
 /// A recorder that keeps nothing (benchmarks).

@@ -1,0 +1,659 @@
+//! Settles a simulation run on the ledger (`nestgrid run --settle`).
+//!
+//! A [`Collector`] sits between the simulator and its usual recorder and keeps what settlement
+//! needs: each trade chain (buyer, seller, energy, what the buyer paid in its market, what the
+//! seller got in its market, the fee of every boundary, the surplus of a two-price clearing),
+//! each asset's metered delivery, and the grid connections' imbalance rates. [`settle`] then
+//! turns that into signed ledger transactions and commits them block by block through a
+//! single validator ([`nestgrid_ledger::Sequencer`]):
+//!
+//! 1. the operator registers one participant account per asset (with the asset's most
+//!    energy per slot and the grid connection that settles its imbalances) and one area
+//!    operator account per area;
+//! 2. a gateway deposits, for each account, what it will pay over the run (its trades plus
+//!    the imbalances it settles), so that no trade is refused for want of money;
+//! 3. for every slot, in one block: the market operator records the slot's trades and posts
+//!    the grid connections' rates, the meter authority posts the deliveries, and the market
+//!    operator settles the slot.
+//!
+//! The ledger computes the imbalances and their money itself, from the deliveries and rates.
+//! [`compare`] then checks that every account ended with its deposit plus the total of its
+//! bill in `bills.csv`, to the micro-unit.
+//!
+//! Keys are derived from the scenario's seed and the names (simulated participants have no
+//! secrets); the chain id is `nestgrid-sim`.
+
+use nestgrid_agents::reference_connections;
+use nestgrid_grid::{AssetKind, Topology};
+use nestgrid_ledger::{
+    AssetSpec, Authority, BalancingPrice, Body, Delivery, Genesis, Keypair, Ledger, LedgerError,
+    PublicKey, ResultCode, Role, Sequencer, SignedTransaction, TradeEntry, Transaction, VotesOnly,
+    limits,
+};
+use nestgrid_sim::{Outcome, Recorder, TradeRecord};
+use nestgrid_types::{AreaId, AssetId, Energy, Money, Participant, Price, SlotIndex};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// The chain id of simulation ledgers.
+pub const CHAIN_ID: &str = "nestgrid-sim";
+
+/// A trade as settlement sees it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Settled {
+    trade: u64,
+    buyer: AssetId,
+    seller: AssetId,
+    energy: Energy,
+    buyer_amount: Money,
+    seller_amount: Money,
+    fees: Vec<(AreaId, Money)>,
+    surplus: Option<(AreaId, Money)>,
+}
+
+/// What settlement needs from a run, per slot.
+#[derive(Debug, Default)]
+struct SlotData {
+    trades: Vec<Settled>,
+    deliveries: Vec<(AssetId, Energy, Energy)>,
+    rates: Vec<(AssetId, Price, Price)>,
+}
+
+/// Keeps what settlement needs while passing every record on to `inner`.
+pub struct Collector<'r> {
+    inner: &'r mut dyn Recorder,
+    chain: Vec<TradeRecord>,
+    slots: BTreeMap<SlotIndex, SlotData>,
+    problem: Option<String>,
+}
+
+impl std::fmt::Debug for Collector<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Collector")
+            .field("slots", &self.slots.len())
+            .finish()
+    }
+}
+
+impl<'r> Collector<'r> {
+    /// A collector passing records on to `inner`.
+    pub fn new(inner: &'r mut dyn Recorder) -> Collector<'r> {
+        Collector {
+            inner,
+            chain: Vec::new(),
+            slots: BTreeMap::new(),
+            problem: None,
+        }
+    }
+
+    fn close_chain(&mut self) {
+        if self.chain.is_empty() {
+            return;
+        }
+        let rows = std::mem::take(&mut self.chain);
+        let first = rows[0];
+        let last = rows[rows.len() - 1];
+        let (Participant::Asset(seller), Participant::Asset(buyer)) = (first.seller, last.buyer)
+        else {
+            self.problem.get_or_insert(format!(
+                "trade {} does not start and end at assets",
+                first.trade
+            ));
+            return;
+        };
+        let fees = rows
+            .iter()
+            .filter(|row| row.fee.0 != 0)
+            .map(|row| (row.market, row.fee))
+            .collect();
+        let surplus = rows
+            .iter()
+            .find(|row| row.surplus.0 != 0)
+            .map(|row| (row.market, row.surplus));
+        let settled = Settled {
+            trade: first.trade,
+            buyer,
+            seller,
+            energy: first.energy,
+            buyer_amount: Money::for_energy(last.price, last.energy),
+            seller_amount: Money::for_energy(first.price, first.energy) - first.surplus,
+            fees,
+            surplus,
+        };
+        self.slots
+            .entry(first.slot)
+            .or_default()
+            .trades
+            .push(settled);
+    }
+
+    /// Everything collected, once the run is over.
+    pub fn finish(mut self) -> Result<Collected, SettleError> {
+        self.close_chain();
+        if let Some(problem) = self.problem {
+            return Err(SettleError::Run(problem));
+        }
+        Ok(Collected { slots: self.slots })
+    }
+}
+
+impl Recorder for Collector<'_> {
+    fn trade(&mut self, record: &TradeRecord) {
+        if self
+            .chain
+            .first()
+            .is_some_and(|row| row.trade != record.trade)
+        {
+            self.close_chain();
+        }
+        self.chain.push(*record);
+        self.inner.trade(record);
+    }
+    fn area_slot(&mut self, slot: SlotIndex, area: AreaId, record: &nestgrid_sim::AreaSlot) {
+        self.inner.area_slot(slot, area, record);
+    }
+    fn stored(&mut self, slot: SlotIndex, asset: AssetId, stored: Energy) {
+        self.inner.stored(slot, asset, stored);
+    }
+    fn delivery(&mut self, slot: SlotIndex, asset: AssetId, energy_in: Energy, energy_out: Energy) {
+        self.slots
+            .entry(slot)
+            .or_default()
+            .deliveries
+            .push((asset, energy_in, energy_out));
+        self.inner.delivery(slot, asset, energy_in, energy_out);
+    }
+    fn imbalance_rates(&mut self, slot: SlotIndex, grid: AssetId, tariff: Price, feed_in: Price) {
+        self.slots
+            .entry(slot)
+            .or_default()
+            .rates
+            .push((grid, tariff, feed_in));
+        self.inner.imbalance_rates(slot, grid, tariff, feed_in);
+    }
+}
+
+/// What a run left for settlement.
+#[derive(Debug)]
+pub struct Collected {
+    slots: BTreeMap<SlotIndex, SlotData>,
+}
+
+/// Why settlement failed.
+#[derive(Debug, thiserror::Error)]
+pub enum SettleError {
+    /// The run's records are not what settlement expects (a bug in the simulator).
+    #[error("the run's records cannot be settled: {0}")]
+    Run(String),
+    /// The ledger failed.
+    #[error(transparent)]
+    Ledger(#[from] LedgerError),
+    /// The ledger refused a transaction that the run implies.
+    #[error("slot {slot}: the ledger refused {kind}: {code}")]
+    Refused {
+        /// The slot (or `None` for registration and deposits).
+        slot: String,
+        /// The transaction's kind.
+        kind: &'static str,
+        /// Why.
+        code: ResultCode,
+    },
+}
+
+/// The outcome of settling a run.
+#[derive(Debug, Clone)]
+pub struct Settlement {
+    /// The ledger's directory.
+    pub dir: PathBuf,
+    /// Blocks committed.
+    pub height: u64,
+    /// Transactions committed.
+    pub transactions: u64,
+    /// Trades recorded.
+    pub trades: u64,
+    /// Per asset: its account's balance at the end minus its deposit.
+    pub asset_net: Vec<Money>,
+    /// Per area: its operator's balance at the end.
+    pub area_net: Vec<Money>,
+    /// Energy tokens minted (delivered traded energy).
+    pub tokens_minted: Energy,
+}
+
+/// The keys of a simulation ledger.
+struct Keys {
+    validator: Keypair,
+    operator: Keypair,
+    gateway: Keypair,
+    market: Keypair,
+    meter: Keypair,
+    assets: Vec<Keypair>,
+    areas: Vec<Keypair>,
+}
+
+impl Keys {
+    fn new(topology: &Topology) -> Keys {
+        let seed = topology.settings.seed;
+        let key = |name: &str| Keypair::derived(seed, name);
+        Keys {
+            validator: key("validator"),
+            operator: key("operator"),
+            gateway: key("gateway"),
+            market: key("market operator"),
+            meter: key("meter authority"),
+            assets: topology
+                .assets
+                .iter()
+                .map(|asset| key(&format!("asset {}", asset.path)))
+                .collect(),
+            areas: topology
+                .areas
+                .iter()
+                .map(|area| key(&format!("area {}", area.path)))
+                .collect(),
+        }
+    }
+}
+
+/// The genesis file of a simulation ledger: one validator; the operator, gateway, market
+/// operator and meter authority as authorities.
+pub fn genesis(topology: &Topology) -> Genesis {
+    let keys = Keys::new(topology);
+    genesis_of(topology, &keys)
+}
+
+fn genesis_of(topology: &Topology, keys: &Keys) -> Genesis {
+    let authority = |name: &str, keypair: &Keypair, role: Role| Authority {
+        name: name.into(),
+        key: keypair.public(),
+        roles: vec![role],
+    };
+    Genesis {
+        chain_id: CHAIN_ID.into(),
+        currency: topology.settings.currency.clone(),
+        timestamp_ms: start_ms(topology),
+        validators: vec![keys.validator.public()],
+        authorities: vec![
+            authority("operator", &keys.operator, Role::Operator),
+            authority("gateway", &keys.gateway, Role::Gateway),
+            authority("market operator", &keys.market, Role::MarketOperator),
+            authority("meter authority", &keys.meter, Role::MeterAuthority),
+        ],
+    }
+}
+
+fn start_ms(topology: &Topology) -> u64 {
+    topology.settings.start.timestamp().as_millisecond().max(0) as u64
+}
+
+/// The most energy an asset can sell in one slot, from its physical limits.
+fn sell_max(topology: &Topology, asset: usize) -> Energy {
+    let seconds = topology.settings.slot_seconds;
+    match &topology.assets[asset].kind {
+        AssetKind::Load(_) => Energy::ZERO,
+        AssetKind::Pv(pv) => {
+            let profile_max = (0..topology.settings.slot_count)
+                .map(|slot| topology.profile_energy(pv.profile, slot))
+                .max()
+                .unwrap_or(Energy::ZERO);
+            pv.capacity.energy_over(seconds).max(profile_max)
+        }
+        AssetKind::Storage(storage) => storage.max_discharge_power.energy_over(seconds),
+        AssetKind::EvCharger(charger) if charger.bidirectional => {
+            charger.max_power.energy_over(seconds)
+        }
+        AssetKind::EvCharger(_) => Energy::ZERO,
+        AssetKind::Generator(generator) => generator.max_power.energy_over(seconds),
+        AssetKind::GridConnection(_) => Energy::MAX,
+    }
+}
+
+/// Signs transactions with each signer's next nonce.
+struct Nonces(BTreeMap<PublicKey, u64>);
+
+impl Nonces {
+    fn sign(&mut self, keypair: &Keypair, body: Body) -> SignedTransaction {
+        let nonce = self.0.entry(keypair.public()).or_insert(0);
+        *nonce += 1;
+        Transaction {
+            chain_id: CHAIN_ID.into(),
+            signer: keypair.public(),
+            nonce: *nonce,
+            body,
+        }
+        .sign(keypair)
+    }
+}
+
+/// The imbalance money an asset pays (negative: receives) for a slot, by the simulator's rule.
+fn imbalance_money(imbalance: i64, tariff: Price, feed_in: Price) -> Money {
+    if imbalance > 0 {
+        Money::for_energy(tariff, Energy(imbalance))
+    } else {
+        -Money::for_energy(feed_in, Energy(-imbalance))
+    }
+}
+
+/// Settles `collected` on a new single-validator ledger in `dir` (which must not hold one).
+pub fn settle(
+    topology: &Topology,
+    collected: &Collected,
+    dir: &Path,
+) -> Result<Settlement, SettleError> {
+    let keys = Keys::new(topology);
+    let genesis = genesis_of(topology, &keys);
+    let ledger = Ledger::create_or_open(dir, genesis, &VotesOnly)?;
+    if ledger.height() > 0 {
+        return Err(SettleError::Run(format!(
+            "{} already holds a ledger with {} blocks; settle into an empty folder",
+            dir.display(),
+            ledger.height()
+        )));
+    }
+    let mut sequencer = Sequencer::new(ledger, keys.validator.clone())
+        .map_err(|error| SettleError::Run(error.to_string()))?;
+    let mut nonces = Nonces(BTreeMap::new());
+    let reference = reference_connections(topology);
+    let balancing = |asset: AssetId| -> Option<AssetId> {
+        reference[topology.assets[asset.index()].area.index()]
+    };
+    let is_grid = |asset: AssetId| {
+        matches!(
+            topology.assets[asset.index()].kind,
+            AssetKind::GridConnection(_)
+        )
+    };
+    let start = start_ms(topology);
+    let slot_ms = topology.settings.slot_seconds as u64 * 1_000;
+
+    // 1. Registration: grid connections first, so that others can name them.
+    let mut order: Vec<usize> = (0..topology.assets.len()).collect();
+    order.sort_by_key(|index| !is_grid(AssetId(*index as u32)));
+    let mut setup = Vec::new();
+    for index in order {
+        let asset = &topology.assets[index];
+        let id = AssetId(index as u32);
+        setup.push(nonces.sign(
+            &keys.operator,
+            Body::Register {
+                account: keys.assets[index].public(),
+                name: asset.path.clone(),
+                role: Role::Participant,
+                assets: vec![AssetSpec {
+                    asset: index as u32,
+                    name: asset.path.clone(),
+                    energy_sell_max_mwh: sell_max(topology, index).0,
+                    balancing_asset: if is_grid(id) {
+                        None
+                    } else {
+                        balancing(id).map(|grid| grid.0)
+                    },
+                }],
+            },
+        ));
+    }
+    for (index, area) in topology.areas.iter().enumerate() {
+        setup.push(nonces.sign(
+            &keys.operator,
+            Body::Register {
+                account: keys.areas[index].public(),
+                name: area.path.clone(),
+                role: Role::AreaOperator,
+                assets: vec![],
+            },
+        ));
+    }
+    // 2. Deposits: what each account pays over the run.
+    let mut outgoing = vec![0i128; topology.assets.len()];
+    for data in collected.slots.values() {
+        let mut net: BTreeMap<AssetId, i64> = BTreeMap::new();
+        for trade in &data.trades {
+            outgoing[trade.buyer.index()] += trade.buyer_amount.0 as i128;
+            *net.entry(trade.buyer).or_default() += trade.energy.0;
+            *net.entry(trade.seller).or_default() -= trade.energy.0;
+        }
+        let rates: BTreeMap<AssetId, (Price, Price)> = data
+            .rates
+            .iter()
+            .map(|(grid, tariff, feed_in)| (*grid, (*tariff, *feed_in)))
+            .collect();
+        for (asset, energy_in, energy_out) in &data.deliveries {
+            let traded = net.get(asset).copied().unwrap_or(0);
+            let imbalance = (energy_in.0 - energy_out.0) - traded;
+            if let Some(grid) = balancing(*asset)
+                && imbalance != 0
+                && let Some((tariff, feed_in)) = rates.get(&grid)
+            {
+                let money = imbalance_money(imbalance, *tariff, *feed_in).0 as i128;
+                if money > 0 {
+                    outgoing[asset.index()] += money;
+                } else {
+                    outgoing[grid.index()] -= money;
+                }
+            }
+        }
+    }
+    let mut deposits = vec![Money::ZERO; topology.assets.len()];
+    for (index, amount) in outgoing.iter().enumerate() {
+        if *amount > 0 {
+            let amount = i64::try_from(*amount)
+                .map_err(|_| SettleError::Run("a deposit overflows".into()))?;
+            deposits[index] = Money(amount);
+            setup.push(nonces.sign(
+                &keys.gateway,
+                Body::Deposit {
+                    account: keys.assets[index].public(),
+                    amount,
+                },
+            ));
+        }
+    }
+    let mut transactions = 0u64;
+    for chunk in setup.chunks(limits::TRANSACTIONS_PER_BLOCK) {
+        transactions += commit(&mut sequencer, chunk.to_vec(), start, "setup")?;
+    }
+
+    // 3. Slot by slot.
+    let mut trades = 0u64;
+    for (slot, data) in &collected.slots {
+        let mut block = Vec::new();
+        let mut grid_traded: BTreeMap<AssetId, (i64, i64)> = BTreeMap::new();
+        let entries: Vec<TradeEntry> = data
+            .trades
+            .iter()
+            .map(|trade| {
+                for (asset, bought) in [(trade.buyer, true), (trade.seller, false)] {
+                    if is_grid(asset) {
+                        let entry = grid_traded.entry(asset).or_default();
+                        if bought {
+                            entry.0 += trade.energy.0;
+                        } else {
+                            entry.1 += trade.energy.0;
+                        }
+                    }
+                }
+                TradeEntry {
+                    trade_id: trade.trade,
+                    buyer_asset: trade.buyer.0,
+                    seller_asset: trade.seller.0,
+                    energy_mwh: trade.energy.0,
+                    buyer_amount: trade.buyer_amount.0,
+                    seller_amount: trade.seller_amount.0,
+                    fees: trade
+                        .fees
+                        .iter()
+                        .map(|(area, fee)| (keys.areas[area.index()].public(), fee.0))
+                        .collect(),
+                    surplus: trade
+                        .surplus
+                        .map(|(area, money)| (keys.areas[area.index()].public(), money.0)),
+                }
+            })
+            .collect();
+        trades += entries.len() as u64;
+        for chunk in entries.chunks(limits::TRADES_PER_BATCH) {
+            block.push(nonces.sign(
+                &keys.market,
+                Body::RecordTrades {
+                    slot: *slot as u64,
+                    trades: chunk.to_vec(),
+                },
+            ));
+        }
+        if !data.rates.is_empty() {
+            block.push(
+                nonces.sign(
+                    &keys.market,
+                    Body::PostPrices {
+                        slot: *slot as u64,
+                        prices: data
+                            .rates
+                            .iter()
+                            .map(|(grid, tariff, feed_in)| BalancingPrice {
+                                balancing_asset: grid.0,
+                                shortage_price: tariff.0,
+                                surplus_price: feed_in.0,
+                            })
+                            .collect(),
+                    },
+                ),
+            );
+        }
+        // Grid connections deliver what they traded; the ledger derives the imbalance energy
+        // they supplied or absorbed from the other assets' deliveries.
+        let mut deliveries: Vec<Delivery> = grid_traded
+            .iter()
+            .map(|(asset, (bought, sold))| Delivery {
+                asset: asset.0,
+                energy_in_mwh: *bought,
+                energy_out_mwh: *sold,
+            })
+            .collect();
+        deliveries.extend(
+            data.deliveries
+                .iter()
+                .filter(|(_, energy_in, energy_out)| energy_in.0 != 0 || energy_out.0 != 0)
+                .map(|(asset, energy_in, energy_out)| Delivery {
+                    asset: asset.0,
+                    energy_in_mwh: energy_in.0,
+                    energy_out_mwh: energy_out.0,
+                }),
+        );
+        // Assets that traded but metered nothing still need their (zero) delivery.
+        let delivered: std::collections::BTreeSet<u32> =
+            deliveries.iter().map(|delivery| delivery.asset).collect();
+        let mut missing: Vec<u32> = data
+            .trades
+            .iter()
+            .flat_map(|trade| [trade.buyer.0, trade.seller.0])
+            .filter(|asset| !delivered.contains(asset))
+            .collect();
+        missing.sort_unstable();
+        missing.dedup();
+        deliveries.extend(missing.into_iter().map(|asset| Delivery {
+            asset,
+            energy_in_mwh: 0,
+            energy_out_mwh: 0,
+        }));
+        for chunk in deliveries.chunks(limits::ITEMS_PER_BATCH) {
+            block.push(nonces.sign(
+                &keys.meter,
+                Body::PostDeliveries {
+                    slot: *slot as u64,
+                    deliveries: chunk.to_vec(),
+                    data_hash: None,
+                },
+            ));
+        }
+        block.push(nonces.sign(&keys.market, Body::SettleSlot { slot: *slot as u64 }));
+        let time = start + (*slot as u64 + 1) * slot_ms;
+        transactions += commit(&mut sequencer, block, time, &slot.to_string())?;
+    }
+
+    let state = sequencer.ledger().state();
+    let balance = |key: &Keypair| {
+        state
+            .accounts
+            .get(&key.public())
+            .map_or(0, |account| account.balance + account.locked)
+    };
+    Ok(Settlement {
+        dir: dir.to_path_buf(),
+        height: sequencer.ledger().height(),
+        transactions,
+        trades,
+        asset_net: keys
+            .assets
+            .iter()
+            .zip(&deposits)
+            .map(|(key, deposit)| Money(balance(key) - deposit.0))
+            .collect(),
+        area_net: keys.areas.iter().map(|key| Money(balance(key))).collect(),
+        tokens_minted: Energy(state.totals.tokens_minted_mwh),
+    })
+}
+
+fn commit(
+    sequencer: &mut Sequencer,
+    transactions: Vec<SignedTransaction>,
+    time_ms: u64,
+    slot: &str,
+) -> Result<u64, SettleError> {
+    let kinds: BTreeMap<nestgrid_ledger::Hash, &'static str> = transactions
+        .iter()
+        .map(|tx| (tx.hash(), tx.transaction.body.kind()))
+        .collect();
+    let committed = sequencer.commit(transactions, time_ms, &VotesOnly)?;
+    if let Some((hash, code)) = committed.rejected.first() {
+        return Err(SettleError::Refused {
+            slot: slot.to_string(),
+            kind: kinds[hash],
+            code: *code,
+        });
+    }
+    Ok(committed.applied as u64)
+}
+
+/// Where the ledger and the bills disagree.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("{name}: the ledger says {ledger}, the bills say {bills}")]
+pub struct Mismatch {
+    /// The asset or area.
+    pub name: String,
+    /// Net money on the ledger.
+    pub ledger: Money,
+    /// Net money in the bills.
+    pub bills: Money,
+}
+
+/// Checks that each asset's account ended with its deposit plus its bill's total, and each
+/// area operator with the fees and surplus its area collected. Returns the number of accounts
+/// compared.
+pub fn compare(
+    topology: &Topology,
+    outcome: &Outcome,
+    settlement: &Settlement,
+) -> Result<usize, Mismatch> {
+    for (index, account) in outcome.assets.iter().enumerate() {
+        let bills = -account.net_cost();
+        let ledger = settlement.asset_net[index];
+        if ledger != bills {
+            return Err(Mismatch {
+                name: topology.assets[index].path.clone(),
+                ledger,
+                bills,
+            });
+        }
+    }
+    for (index, account) in outcome.areas.iter().enumerate() {
+        let bills = account.fees_collected + account.surplus_collected;
+        let ledger = settlement.area_net[index];
+        if ledger != bills {
+            return Err(Mismatch {
+                name: topology.areas[index].path.clone(),
+                ledger,
+                bills,
+            });
+        }
+    }
+    Ok(outcome.assets.len() + outcome.areas.len())
+}

@@ -246,7 +246,27 @@ impl Ledger {
         block: &Block,
         consensus: &dyn CertificateCheck,
     ) -> Result<State, BlockFault> {
-        let header = &block.header;
+        self.check_header(&block.header, &block.transactions)?;
+        check_certificate(&self.genesis, block, consensus)?;
+        self.check_contents(&block.header, &block.transactions)
+    }
+
+    /// Checks a proposed next block before it has a certificate (what a validator does
+    /// before voting for it) and returns the state after it.
+    pub fn check_proposal(
+        &self,
+        header: &BlockHeader,
+        transactions: &[SignedTransaction],
+    ) -> Result<State, BlockFault> {
+        self.check_header(header, transactions)?;
+        self.check_contents(header, transactions)
+    }
+
+    fn check_header(
+        &self,
+        header: &BlockHeader,
+        transactions: &[SignedTransaction],
+    ) -> Result<(), BlockFault> {
         let height = header.height;
         let fault = |reason: String| BlockFault {
             height,
@@ -274,24 +294,32 @@ impl Ledger {
                 header.timestamp_ms, self.timestamp_ms
             )));
         }
-        if block.transactions.len() > limits::TRANSACTIONS_PER_BLOCK
-            || header.tx_count as usize != block.transactions.len()
+        if transactions.len() > limits::TRANSACTIONS_PER_BLOCK
+            || header.tx_count as usize != transactions.len()
         {
             return Err(fault(format!(
                 "it holds {} transactions and its header says {} (at most {})",
-                block.transactions.len(),
+                transactions.len(),
                 header.tx_count,
                 limits::TRANSACTIONS_PER_BLOCK
             )));
         }
-        if Block::tx_root(&block.transactions) != header.tx_root {
+        if Block::tx_root(transactions) != header.tx_root {
             return Err(fault(
                 "its transactions do not match the header's Merkle root".into(),
             ));
         }
-        check_certificate(&self.genesis, block, consensus)?;
+        Ok(())
+    }
+
+    fn check_contents(
+        &self,
+        header: &BlockHeader,
+        transactions: &[SignedTransaction],
+    ) -> Result<State, BlockFault> {
+        let height = header.height;
         let mut state = self.state.clone();
-        for (index, tx) in block.transactions.iter().enumerate() {
+        for (index, tx) in transactions.iter().enumerate() {
             let code = state.apply(tx);
             if code != ResultCode::Ok {
                 return Err(BlockFault {
@@ -303,10 +331,14 @@ impl Ledger {
         }
         let state_hash = state.hash();
         if state_hash != header.state_hash {
-            return Err(fault(format!(
-                "the state after it hashes to {state_hash}, the header says {}",
-                header.state_hash
-            )));
+            return Err(BlockFault {
+                height,
+                transaction: None,
+                reason: format!(
+                    "the state after it hashes to {state_hash}, the header says {}",
+                    header.state_hash
+                ),
+            });
         }
         Ok(state)
     }

@@ -1,0 +1,333 @@
+//! A ledger validator: the ledger's state machine ([`nestgrid_ledger`]) ordered by BFT
+//! consensus ([`nestgrid_consensus`]).
+//!
+//! [`LedgerApp`] is the consensus [`Application`] of the ledger:
+//!
+//! - **propose**: takes transactions from the mempool in arrival order, executes them on a
+//!   copy of the state ([`Ledger::execute`]: those that fail are left out and their result
+//!   codes kept for the submitter) and proposes the block's header and transactions as the
+//!   payload. The header commits to the resulting state's hash, and its time is the one the
+//!   consensus gave.
+//! - **verify**: decodes the payload and checks it as a next block ([`Ledger::check_proposal`]:
+//!   height, parent hash, chain, time equal to the consensus time, Merkle root, every
+//!   transaction's signature and rules, the state hash). A validator only votes for blocks
+//!   whose every transaction applies, so no invalid transaction can be committed while at
+//!   most f validators are Byzantine.
+//! - **finalized**: commits the block with the consensus library's finalization certificate
+//!   ([`Certificate::Consensus`]) and drops its transactions from the mempool. An empty
+//!   payload (the consensus's no-op block, used when a proposer's parent is not final in time)
+//!   commits an empty ledger block with the consensus time, so ledger heights and consensus
+//!   heights stay equal.
+//!
+//! [`ConsensusCertificates`] checks those certificates offline (for `ledger verify` and when
+//! opening a stored chain): it rebuilds the consensus payload from the stored block and asks
+//! [`nestgrid_consensus::verify_certificate`] for a quorum of the genesis validators.
+
+use borsh::{BorshDeserialize, BorshSerialize};
+use nestgrid_consensus::{Application, FinalizedBlock, verify_certificate};
+use nestgrid_ledger::{
+    Block, BlockHeader, Certificate, CertificateCheck, Executed, Genesis, Hash, Ledger, ResultCode,
+    SignedTransaction,
+};
+use std::collections::{BTreeMap, HashSet, VecDeque};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+/// The payload a validator proposes: the next block without its certificate.
+#[derive(Clone, Debug, BorshSerialize, BorshDeserialize)]
+pub struct Proposal {
+    /// The header.
+    pub header: BlockHeader,
+    /// The transactions.
+    pub transactions: Vec<SignedTransaction>,
+}
+
+impl Proposal {
+    /// The payload bytes.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        borsh::to_vec(self).expect("encoding to a vector cannot fail")
+    }
+}
+
+/// What a [`Certificate::Consensus`] holds: the consensus's identity of the block and its
+/// finalization certificate.
+#[derive(Clone, Debug, BorshSerialize, BorshDeserialize)]
+pub struct ConsensusProof {
+    /// The consensus view the block was finalized in.
+    pub view: u64,
+    /// The consensus digest of the parent block.
+    pub parent: [u8; 32],
+    /// The consensus digest of the block.
+    pub digest: [u8; 32],
+    /// Whether the consensus payload was empty (a no-op block).
+    pub empty: bool,
+    /// The encoded finalization certificate.
+    pub certificate: Vec<u8>,
+}
+
+/// Checks [`Certificate::Consensus`] certificates against the genesis validators.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct ConsensusCertificates;
+
+impl CertificateCheck for ConsensusCertificates {
+    fn check(&self, genesis: &Genesis, block: &Block, certificate: &[u8]) -> Result<(), String> {
+        let proof: ConsensusProof = borsh::from_slice(certificate)
+            .map_err(|error| format!("it does not decode: {error}"))?;
+        let payload = if proof.empty {
+            if !block.transactions.is_empty() {
+                return Err("a no-op block carries transactions".into());
+            }
+            Vec::new()
+        } else {
+            Proposal {
+                header: block.header.clone(),
+                transactions: block.transactions.clone(),
+            }
+            .to_bytes()
+        };
+        let finalized = FinalizedBlock {
+            height: block.header.height,
+            view: proof.view,
+            timestamp_ms: block.header.timestamp_ms,
+            parent: proof.parent,
+            digest: proof.digest,
+            payload,
+            certificate: proof.certificate,
+        };
+        let validators: Vec<[u8; 32]> = genesis.validators.iter().map(|key| key.0).collect();
+        verify_certificate(&validators, &finalized).map_err(|error| error.to_string())
+    }
+}
+
+/// Most transactions waiting in a validator's mempool; more are refused (backpressure).
+pub const MEMPOOL_LIMIT: usize = 200_000;
+
+/// Why the mempool refused a transaction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum Refused {
+    /// The transaction fails a check that needs no state, or its nonce was used.
+    #[error("refused: {0}")]
+    Invalid(ResultCode),
+    /// The mempool is full; try again later.
+    #[error("the mempool is full ({MEMPOOL_LIMIT} transactions); try again later")]
+    Full,
+    /// The same transaction is waiting already.
+    #[error("the transaction is waiting already")]
+    Duplicate,
+}
+
+/// What a validator knows of a transaction it was given.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    /// Waiting in the mempool.
+    Pending,
+    /// Committed in a block.
+    Committed {
+        /// The block's height.
+        height: u64,
+    },
+    /// Left out of a proposal because it failed.
+    Rejected(ResultCode),
+    /// Never seen (or forgotten).
+    Unknown,
+}
+
+/// The ledger, the mempool and the results, shared by the consensus and the API.
+#[derive(Debug)]
+pub struct Shared {
+    ledger: Ledger,
+    mempool: VecDeque<SignedTransaction>,
+    waiting: HashSet<Hash>,
+    /// Verified or proposed next blocks by payload hash, executed once.
+    pending: BTreeMap<Hash, Executed>,
+    status: BTreeMap<Hash, Status>,
+    max_block_transactions: usize,
+}
+
+impl Shared {
+    /// The ledger.
+    pub fn ledger(&self) -> &Ledger {
+        &self.ledger
+    }
+
+    /// Transactions waiting.
+    pub fn mempool_len(&self) -> usize {
+        self.mempool.len()
+    }
+
+    /// What became of a transaction.
+    pub fn status(&self, hash: &Hash) -> Status {
+        self.status.get(hash).copied().unwrap_or(Status::Unknown)
+    }
+
+    /// Adds a transaction to the mempool after the checks that need no state and a nonce
+    /// check against the committed state.
+    pub fn submit(&mut self, tx: SignedTransaction) -> Result<Hash, Refused> {
+        let hash = tx.hash();
+        if self.waiting.contains(&hash) {
+            return Err(Refused::Duplicate);
+        }
+        if self.mempool.len() >= MEMPOOL_LIMIT {
+            return Err(Refused::Full);
+        }
+        let state = self.ledger.state();
+        match state.check_stateless(&tx) {
+            ResultCode::Ok => {}
+            code => return Err(Refused::Invalid(code)),
+        }
+        if tx.transaction.nonce < state.next_nonce(&tx.transaction.signer) {
+            return Err(Refused::Invalid(ResultCode::StaleNonce));
+        }
+        self.waiting.insert(hash);
+        self.status.insert(hash, Status::Pending);
+        self.mempool.push_back(tx);
+        Ok(hash)
+    }
+}
+
+/// The consensus application of the ledger. Clones share the same state.
+#[derive(Debug, Clone)]
+pub struct LedgerApp {
+    shared: Arc<Mutex<Shared>>,
+}
+
+impl LedgerApp {
+    /// An application over `ledger`, proposing at most `max_block_transactions` per block.
+    pub fn new(ledger: Ledger, max_block_transactions: usize) -> LedgerApp {
+        LedgerApp {
+            shared: Arc::new(Mutex::new(Shared {
+                ledger,
+                mempool: VecDeque::new(),
+                waiting: HashSet::new(),
+                pending: BTreeMap::new(),
+                status: BTreeMap::new(),
+                max_block_transactions: max_block_transactions
+                    .min(nestgrid_ledger::limits::TRANSACTIONS_PER_BLOCK),
+            })),
+        }
+    }
+
+    /// The shared state (the API's view of the validator).
+    pub fn lock(&self) -> MutexGuard<'_, Shared> {
+        // A panic while holding the lock means a bug; the state cannot be trusted after it.
+        self.shared.lock().expect("the ledger lock is not poisoned")
+    }
+
+    /// Submits a transaction to this validator's mempool.
+    pub fn submit(&self, tx: SignedTransaction) -> Result<Hash, Refused> {
+        self.lock().submit(tx)
+    }
+}
+
+fn payload_hash(payload: &[u8]) -> Hash {
+    Hash::of(b"nestgrid payload", &[payload])
+}
+
+impl Application for LedgerApp {
+    fn applied_height(&self) -> u64 {
+        self.lock().ledger.height()
+    }
+
+    fn propose(&mut self, height: u64, timestamp_ms: u64) -> Vec<u8> {
+        let mut shared = self.lock();
+        assert_eq!(height, shared.ledger.height() + 1, "proposing on the tip");
+        let count = shared.mempool.len().min(shared.max_block_transactions);
+        let candidates: Vec<SignedTransaction> =
+            shared.mempool.iter().take(count).cloned().collect();
+        let executed = shared.ledger.execute(candidates, timestamp_ms);
+        for (hash, code) in &executed.rejected {
+            // A nonce ahead of its time may become valid; anything else never will.
+            if *code != ResultCode::FutureNonce {
+                shared.status.insert(*hash, Status::Rejected(*code));
+                shared.waiting.remove(hash);
+            }
+        }
+        let shared = &mut *shared;
+        let waiting = &shared.waiting;
+        shared.mempool.retain(|tx| waiting.contains(&tx.hash()));
+        let payload = Proposal {
+            header: executed.header.clone(),
+            transactions: executed.transactions.clone(),
+        }
+        .to_bytes();
+        shared.pending.insert(payload_hash(&payload), executed);
+        payload
+    }
+
+    fn verify(&mut self, height: u64, timestamp_ms: u64, payload: &[u8]) -> bool {
+        let mut shared = self.lock();
+        if height != shared.ledger.height() + 1 {
+            return false;
+        }
+        let Ok(proposal) = borsh::from_slice::<Proposal>(payload) else {
+            return false;
+        };
+        if proposal.header.timestamp_ms != timestamp_ms || proposal.header.height != height {
+            return false;
+        }
+        match shared
+            .ledger
+            .check_proposal(&proposal.header, &proposal.transactions)
+        {
+            Ok(state) => {
+                let executed = Executed {
+                    header: proposal.header,
+                    transactions: proposal.transactions,
+                    rejected: Vec::new(),
+                    state,
+                };
+                shared.pending.insert(payload_hash(payload), executed);
+                true
+            }
+            Err(_) => false,
+        }
+    }
+
+    fn finalized(&mut self, block: FinalizedBlock) {
+        let mut shared = self.lock();
+        let empty = block.payload.is_empty();
+        let executed = if empty {
+            shared.ledger.execute(Vec::new(), block.timestamp_ms)
+        } else {
+            match shared.pending.remove(&payload_hash(&block.payload)) {
+                Some(executed) => executed,
+                None => {
+                    let proposal: Proposal = borsh::from_slice(&block.payload)
+                        .expect("a finalized payload was verified by a quorum");
+                    let state = shared
+                        .ledger
+                        .check_proposal(&proposal.header, &proposal.transactions)
+                        .expect("a finalized block was verified by a quorum");
+                    Executed {
+                        header: proposal.header,
+                        transactions: proposal.transactions,
+                        rejected: Vec::new(),
+                        state,
+                    }
+                }
+            }
+        };
+        let included: Vec<Hash> = executed.transactions.iter().map(|tx| tx.hash()).collect();
+        let certificate = Certificate::Consensus(
+            borsh::to_vec(&ConsensusProof {
+                view: block.view,
+                parent: block.parent,
+                digest: block.digest,
+                empty,
+                certificate: block.certificate,
+            })
+            .expect("encoding to a vector cannot fail"),
+        );
+        let height = block.height;
+        shared
+            .ledger
+            .commit_executed(executed, certificate, &ConsensusCertificates)
+            .unwrap_or_else(|error| panic!("committing finalized block {height}: {error}"));
+        shared.pending.clear();
+        for hash in &included {
+            shared.waiting.remove(hash);
+            shared.status.insert(*hash, Status::Committed { height });
+        }
+        let included: HashSet<Hash> = included.into_iter().collect();
+        shared.mempool.retain(|tx| !included.contains(&tx.hash()));
+    }
+}

@@ -155,6 +155,14 @@ impl Ledger {
         }
     }
 
+    /// Height of the stored block holding the transaction `hash`, if one does.
+    pub fn find_transaction(&self, hash: &Hash) -> Result<Option<u64>, LedgerError> {
+        match &self.store {
+            Some(store) => Ok(store.find_transaction(hash)?),
+            None => Ok(None),
+        }
+    }
+
     /// The proposer's side: applies `transactions` in order on a copy of the state, leaving out
     /// those that fail, and builds the header of the next block. `timestamp_ms` is raised to
     /// the parent's time if it is earlier. At most [`limits::TRANSACTIONS_PER_BLOCK`] are

@@ -2,7 +2,8 @@
 //! B-trees; a commit that returned survives a crash).
 //!
 //! Tables: `meta` holds the genesis file; `blocks` maps a height to the block's bytes;
-//! `hashes` maps a height to the header hash. A block is written only when its header hash
+//! `hashes` maps a height to the header hash; `transactions` maps a transaction's hash to the
+//! height of the block that holds it. A block is written only when its header hash
 //! links to the stored previous one and its height is the next; when read back, its header is
 //! hashed again and compared with the stored hash, so a block altered on disk is found.
 
@@ -15,6 +16,7 @@ use std::path::{Path, PathBuf};
 const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
 const BLOCKS: TableDefinition<u64, &[u8]> = TableDefinition::new("blocks");
 const HASHES: TableDefinition<u64, &[u8]> = TableDefinition::new("hashes");
+const TRANSACTIONS: TableDefinition<&[u8; 32], u64> = TableDefinition::new("transactions");
 
 /// The database file name inside a ledger directory.
 pub const FILE_NAME: &str = "ledger.redb";
@@ -107,6 +109,9 @@ impl Store {
                 .map_err(|e| db_error(&path, e))?;
             write.open_table(BLOCKS).map_err(|e| db_error(&path, e))?;
             write.open_table(HASHES).map_err(|e| db_error(&path, e))?;
+            write
+                .open_table(TRANSACTIONS)
+                .map_err(|e| db_error(&path, e))?;
         }
         write.commit().map_err(|e| db_error(&path, e))?;
         Ok(Store {
@@ -203,6 +208,14 @@ impl Store {
             hashes
                 .insert(height, hash.0.as_slice())
                 .map_err(|e| db_error(path, e))?;
+            let mut transactions = write
+                .open_table(TRANSACTIONS)
+                .map_err(|e| db_error(path, e))?;
+            for tx in &block.transactions {
+                transactions
+                    .insert(&tx.hash().0, height)
+                    .map_err(|e| db_error(path, e))?;
+            }
         }
         write.commit().map_err(|e| db_error(path, e))?;
         self.height = height;
@@ -249,6 +262,17 @@ impl Store {
             });
         }
         Ok(Some(block))
+    }
+
+    /// Height of the block holding the transaction `hash`, if one does.
+    pub fn find_transaction(&self, hash: &Hash) -> Result<Option<u64>, StoreError> {
+        let path = &self.path;
+        let read = self.database.begin_read().map_err(|e| db_error(path, e))?;
+        let table = read
+            .open_table(TRANSACTIONS)
+            .map_err(|e| db_error(path, e))?;
+        let found = table.get(&hash.0).map_err(|e| db_error(path, e))?;
+        Ok(found.map(|height| height.value()))
     }
 
     /// Overwrites the stored bytes of block `height` (for tests that damage a ledger).

@@ -23,6 +23,9 @@
 //! opening a stored chain): it rebuilds the consensus payload from the stored block and asks
 //! [`nestgrid_consensus::verify_certificate`] for a quorum of the genesis validators.
 
+pub mod loadgen;
+pub mod process;
+
 use borsh::{BorshDeserialize, BorshSerialize};
 use nestgrid_consensus::{Application, FinalizedBlock, verify_certificate};
 use nestgrid_ledger::{
@@ -154,9 +157,16 @@ impl Shared {
         self.mempool.len()
     }
 
-    /// What became of a transaction.
+    /// What became of a transaction (committed ones are found in the stored chain, also
+    /// after a restart).
     pub fn status(&self, hash: &Hash) -> Status {
-        self.status.get(hash).copied().unwrap_or(Status::Unknown)
+        match self.status.get(hash) {
+            Some(status) => *status,
+            None => match self.ledger.find_transaction(hash) {
+                Ok(Some(height)) => Status::Committed { height },
+                _ => Status::Unknown,
+            },
+        }
     }
 
     /// Adds a transaction to the mempool after the checks that need no state and a nonce

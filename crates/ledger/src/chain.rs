@@ -168,6 +168,17 @@ impl Ledger {
     /// the parent's time if it is earlier. At most [`limits::TRANSACTIONS_PER_BLOCK`] are
     /// taken; the rest are returned untouched in `rejected` with [`ResultCode::TooLarge`].
     pub fn execute(&self, transactions: Vec<SignedTransaction>, timestamp_ms: u64) -> Executed {
+        self.execute_prechecked(transactions, timestamp_ms, &|_| false)
+    }
+
+    /// [`Ledger::execute`], skipping the signature check of the transactions for which
+    /// `signature_checked` says it was done already (when they entered the mempool).
+    pub fn execute_prechecked(
+        &self,
+        transactions: Vec<SignedTransaction>,
+        timestamp_ms: u64,
+        signature_checked: &dyn Fn(&SignedTransaction) -> bool,
+    ) -> Executed {
         let mut state = self.state.clone();
         let mut applied = Vec::with_capacity(transactions.len());
         let mut rejected = Vec::new();
@@ -176,7 +187,7 @@ impl Ledger {
                 rejected.push((tx.hash(), ResultCode::TooLarge));
                 continue;
             }
-            match state.apply(&tx) {
+            match apply(&mut state, &tx, signature_checked) {
                 ResultCode::Ok => applied.push(tx),
                 code => rejected.push((tx.hash(), code)),
             }
@@ -256,7 +267,7 @@ impl Ledger {
     ) -> Result<State, BlockFault> {
         self.check_header(&block.header, &block.transactions)?;
         check_certificate(&self.genesis, block, consensus)?;
-        self.check_contents(&block.header, &block.transactions)
+        self.check_contents(&block.header, &block.transactions, &|_| false)
     }
 
     /// Checks a proposed next block before it has a certificate (what a validator does
@@ -267,7 +278,19 @@ impl Ledger {
         transactions: &[SignedTransaction],
     ) -> Result<State, BlockFault> {
         self.check_header(header, transactions)?;
-        self.check_contents(header, transactions)
+        self.check_contents(header, transactions, &|_| false)
+    }
+
+    /// [`Ledger::check_proposal`], skipping the signature check of the transactions for
+    /// which `signature_checked` says it was done already.
+    pub fn check_proposal_prechecked(
+        &self,
+        header: &BlockHeader,
+        transactions: &[SignedTransaction],
+        signature_checked: &dyn Fn(&SignedTransaction) -> bool,
+    ) -> Result<State, BlockFault> {
+        self.check_header(header, transactions)?;
+        self.check_contents(header, transactions, signature_checked)
     }
 
     fn check_header(
@@ -324,11 +347,12 @@ impl Ledger {
         &self,
         header: &BlockHeader,
         transactions: &[SignedTransaction],
+        signature_checked: &dyn Fn(&SignedTransaction) -> bool,
     ) -> Result<State, BlockFault> {
         let height = header.height;
         let mut state = self.state.clone();
         for (index, tx) in transactions.iter().enumerate() {
-            let code = state.apply(tx);
+            let code = apply(&mut state, tx, signature_checked);
             if code != ResultCode::Ok {
                 return Err(BlockFault {
                     height,
@@ -349,6 +373,23 @@ impl Ledger {
             });
         }
         Ok(state)
+    }
+}
+
+/// Applies `tx`, checking its chain always and its signature unless `signature_checked` says
+/// it was checked already.
+fn apply(
+    state: &mut State,
+    tx: &SignedTransaction,
+    signature_checked: &dyn Fn(&SignedTransaction) -> bool,
+) -> ResultCode {
+    if tx.transaction.chain_id != state.chain_id {
+        return ResultCode::WrongChain;
+    }
+    if signature_checked(tx) {
+        state.apply_checked(tx)
+    } else {
+        state.apply(tx)
     }
 }
 

@@ -139,6 +139,7 @@ pub enum Status {
 pub struct Shared {
     ledger: Ledger,
     mempool: VecDeque<SignedTransaction>,
+    /// Transactions in the mempool, whose signatures were checked when they entered it.
     waiting: HashSet<Hash>,
     /// Verified or proposed next blocks by payload hash, executed once.
     pending: BTreeMap<Hash, Executed>,
@@ -243,7 +244,10 @@ impl Application for LedgerApp {
         let count = shared.mempool.len().min(shared.max_block_transactions);
         let candidates: Vec<SignedTransaction> =
             shared.mempool.iter().take(count).cloned().collect();
-        let executed = shared.ledger.execute(candidates, timestamp_ms);
+        let waiting = &shared.waiting;
+        let executed = shared
+            .ledger
+            .execute_prechecked(candidates, timestamp_ms, &|tx| waiting.contains(&tx.hash()));
         for (hash, code) in &executed.rejected {
             // A nonce ahead of its time may become valid; anything else never will.
             if *code != ResultCode::FutureNonce {
@@ -274,10 +278,13 @@ impl Application for LedgerApp {
         if proposal.header.timestamp_ms != timestamp_ms || proposal.header.height != height {
             return false;
         }
-        match shared
-            .ledger
-            .check_proposal(&proposal.header, &proposal.transactions)
-        {
+        let waiting = &shared.waiting;
+        let checked = shared.ledger.check_proposal_prechecked(
+            &proposal.header,
+            &proposal.transactions,
+            &|tx| waiting.contains(&tx.hash()),
+        );
+        match checked {
             Ok(state) => {
                 let executed = Executed {
                     header: proposal.header,

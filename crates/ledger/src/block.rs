@@ -118,7 +118,11 @@ pub struct VotesOnly;
 
 impl CertificateCheck for VotesOnly {
     fn check(&self, _: &Genesis, _: &Block, _: &[u8]) -> Result<(), String> {
-        Err("this ledger was opened without the consensus library's certificate check".into())
+        Err(
+            "the block is certified by the consensus library, whose check this program does not \
+             include; verify it with `nestgrid-node verify --dir DIR`"
+                .into(),
+        )
     }
 }
 

@@ -32,6 +32,16 @@ enum Command {
         #[arg(long, default_value_t = 7000)]
         base_port: u16,
     },
+    /// Replay a chain from its genesis and check every block, certificate, signature and
+    /// balance: a stopped validator's folder, or a running validator's API.
+    Verify {
+        /// A validator's ledger folder (DATA_DIR/ledger).
+        #[arg(long, conflicts_with = "url", required_unless_present = "url")]
+        dir: Option<PathBuf>,
+        /// A running validator's API, such as http://127.0.0.1:7100.
+        #[arg(long)]
+        url: Option<String>,
+    },
     /// Measure committed transactions per second and commit latency of a running network
     /// written by `testnet` (docs/benchmarks.md).
     Loadgen {
@@ -53,16 +63,42 @@ enum Command {
 fn main() {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Run { config } => nestgrid_node::process::run(&config),
+        Command::Run { config } => {
+            nestgrid_node::process::run(&config).map_err(|error| error.to_string())
+        }
         Command::Testnet {
             validators,
             dir,
             base_port,
-        } => nestgrid_node::process::write_testnet(&dir, validators, base_port).map(|configs| {
-            for config in configs {
-                println!("{}", config.display());
+        } => nestgrid_node::process::write_testnet(&dir, validators, base_port)
+            .map(|configs| {
+                for config in configs {
+                    println!("{}", config.display());
+                }
+            })
+            .map_err(|error| error.to_string()),
+        Command::Verify { dir, url } => {
+            let report = match (dir, url) {
+                (Some(dir), _) => {
+                    nestgrid_ledger::verify::verify_dir(&dir, &nestgrid_node::ConsensusCertificates)
+                        .map_err(|error| format!("{} does not verify: {error}", dir.display()))
+                }
+                (None, Some(url)) => nestgrid_node::loadgen::verify_url(&url)
+                    .map_err(|error| format!("{url} does not verify: {error}")),
+                (None, None) => Err("give --dir or --url".to_string()),
+            };
+            match report {
+                Ok(report) => {
+                    println!(
+                        "{}: {} blocks, {} transactions verified; head {}",
+                        report.chain_id, report.height, report.transactions, report.head
+                    );
+                    println!("Every hash link, certificate, signature and balance agrees.");
+                    Ok(())
+                }
+                Err(error) => Err(error),
             }
-        }),
+        }
         Command::Loadgen {
             dir,
             transactions,
@@ -92,10 +128,6 @@ fn main() {
                 }
             };
         }
-    };
-    let result = match result {
-        Ok(()) => Ok(()),
-        Err(error) => Err(error.to_string()),
     };
     if let Err(error) = result {
         eprintln!("error: {error}");

@@ -317,6 +317,18 @@ fn validators_commit_over_http_and_survive_sigkill() {
     let heights: Vec<u64> = (0..VALIDATORS)
         .map(|index| net.head(index).unwrap())
         .collect();
+    // The chain verifies through a running validator's API too.
+    let output = Command::new(env!("CARGO_BIN_EXE_nestgrid-node"))
+        .args(["verify", "--url", &net.api(1)])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(stdout.contains("Every hash link"), "{stdout}");
     for index in 0..VALIDATORS {
         net.kill(index);
     }

@@ -3,6 +3,8 @@
 
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
+import { mkdirSync, readFileSync } from "node:fs";
+import { join } from "node:path";
 import { assertClean, clickTo, launch, open, short, simulate, tree, view, waitForHeading } from "./helpers.mjs";
 import { checkArea, checkCompare } from "./checks.mjs";
 
@@ -44,6 +46,28 @@ test("every area's view matches kpis.json, bills.csv, area_slots.csv and storage
   const stores = res.kpis.assets.filter(s => s.kind === "storage" || s.kind === "ev_charger").length;
   assert.equal(storageCharts, stores, "one stored-energy chart per battery and EV charger");
   assert.ok(storageCharts > 0 && evGaps > 0, "the village has batteries and EV chargers whose lines have gaps");
+  assertClean(problems);
+  await page.close();
+});
+
+test("a selected street's view is checked and saved as a screenshot", async () => {
+  const { page, problems } = await open(browser, run.url);
+  const res = run.results;
+  const index = res.areaNames.findIndex(name => name.split("/").length === 2);
+  assert.ok(index > 0, "the village has a street");
+  const name = res.areaNames[index];
+  await page.evaluate(h => { location.hash = h; }, `#area=${index}`);
+  await waitForHeading(page, short(name));
+  checkArea(await view(page), res, name);
+  // Screenshots go to NESTGRID_SCREENSHOTS, or tests/browser/screenshots (not committed).
+  const dir = process.env.NESTGRID_SCREENSHOTS || join(import.meta.dirname, "screenshots");
+  mkdirSync(dir, { recursive: true });
+  const path = join(dir, "village-street.png");
+  await page.setViewportSize({ width: 1280, height: 900 });
+  await page.screenshot({ path, fullPage: true });
+  const png = readFileSync(path);
+  assert.deepEqual([...png.subarray(1, 4)].map(c => String.fromCharCode(c)).join(""), "PNG");
+  assert.ok(png.length > 20_000, `a screenshot with content (${png.length} bytes)`);
   assertClean(problems);
   await page.close();
 });

@@ -8,9 +8,10 @@
 //! accounts equals the money paid in minus the money paid out, and the energy tokens held equal
 //! the tokens minted. The first block (and transaction) that does not agree is named.
 
-use crate::block::CertificateCheck;
+use crate::block::{Block, CertificateCheck};
 use crate::chain::{BlockFault, Ledger};
 use crate::crypto::Hash;
+use crate::genesis::Genesis;
 use crate::state::State;
 use crate::store::{Store, StoreError};
 use serde::Serialize;
@@ -84,7 +85,25 @@ impl VerifyError {
 /// Replays and checks the chain stored in `dir`.
 pub fn verify_dir(dir: &Path, consensus: &dyn CertificateCheck) -> Result<Report, VerifyError> {
     let store = Store::open(dir)?;
-    let genesis = store.genesis().clone();
+    let blocks = (1..=store.height()).map(|height| {
+        store.block(height)?.ok_or_else(|| {
+            VerifyError::Store(StoreError::Corrupt {
+                height,
+                reason: "it is missing".into(),
+            })
+        })
+    });
+    replay(store.genesis().clone(), blocks, consensus)
+}
+
+/// Replays `blocks` (heights 1, 2, … in order) from `genesis`, checking each block as a next
+/// block and auditing the totals after it. The source of the blocks (a folder, a validator's
+/// API) is the caller's; its errors stop the replay.
+pub fn replay(
+    genesis: Genesis,
+    blocks: impl IntoIterator<Item = Result<Block, VerifyError>>,
+    consensus: &dyn CertificateCheck,
+) -> Result<Report, VerifyError> {
     genesis.validate().map_err(|error| VerifyError::Audit {
         height: 0,
         reason: format!("genesis file: {error}"),
@@ -94,11 +113,9 @@ pub fn verify_dir(dir: &Path, consensus: &dyn CertificateCheck) -> Result<Report
         reason: error.to_string(),
     })?;
     let mut transactions = 0u64;
-    for height in 1..=store.height() {
-        let block = store.block(height)?.ok_or_else(|| StoreError::Corrupt {
-            height,
-            reason: "it is missing".into(),
-        })?;
+    for block in blocks {
+        let block = block?;
+        let height = block.header.height;
         transactions += block.transactions.len() as u64;
         ledger
             .commit(block, consensus)

@@ -315,34 +315,14 @@ pub fn verify_url(url: &str) -> Result<nestgrid_ledger::verify::Report, String> 
     let genesis: Genesis =
         serde_json::from_str(&text).map_err(|e| format!("{url}/v1/genesis: {e}"))?;
     let top = height(&agent, url).ok_or(format!("{url}/v1/head does not answer"))?;
-    let mut ledger = nestgrid_ledger::Ledger::in_memory(genesis).map_err(|e| e.to_string())?;
-    let mut transactions = 0u64;
-    for h in 1..=top {
-        let block = fetch_block(&agent, url, h).ok_or(format!("block {h} cannot be fetched"))?;
-        transactions += block.transactions.len() as u64;
-        ledger
-            .commit(block, &crate::ConsensusCertificates)
-            .map_err(|e| e.to_string())?;
-        nestgrid_ledger::verify::audit(ledger.state())
-            .map_err(|reason| format!("after block {h}: {reason}"))?;
-    }
-    let state = ledger.state();
-    Ok(nestgrid_ledger::verify::Report {
-        chain_id: state.chain_id.clone(),
-        height: ledger.height(),
-        head: ledger.head().to_hex(),
-        transactions,
-        accounts: state.accounts.len(),
-        assets: state.assets.len(),
-        trades: state.totals.trades,
-        slots_settled: state.totals.slots_settled,
-        slots_open: state.slots.len(),
-        deposited: state.totals.deposited,
-        withdrawn: state.totals.withdrawn,
-        balances: state.accounts.values().map(|a| a.balance as i128).sum(),
-        locked: state.accounts.values().map(|a| a.locked as i128).sum(),
-        tokens_minted_mwh: state.totals.tokens_minted_mwh,
-    })
+    let blocks = (1..=top).map(|h| {
+        fetch_block(&agent, url, h).ok_or_else(|| nestgrid_ledger::verify::VerifyError::Audit {
+            height: h,
+            reason: format!("block {h} cannot be fetched from {url}"),
+        })
+    });
+    nestgrid_ledger::verify::replay(genesis, blocks, &crate::ConsensusCertificates)
+        .map_err(|error| error.to_string())
 }
 
 fn wait_committed(

@@ -148,6 +148,8 @@ enum Model {
 #[derive(Clone, Debug)]
 pub struct AssetAgent {
     model: Model,
+    /// Traded through the live exchange's API: plans no orders and delivers what it traded.
+    external: bool,
     path: String,
 }
 
@@ -199,6 +201,11 @@ impl AssetAgent {
         &self.path
     }
 
+    /// Whether the asset trades only through the live exchange's API.
+    pub fn is_external(&self) -> bool {
+        self.external
+    }
+
     /// Whether this agent is a grid connection (an infinite bus at the tree's edge).
     pub fn is_grid_connection(&self) -> bool {
         matches!(self.model, Model::GridConnection(_))
@@ -240,6 +247,9 @@ impl AssetAgent {
         seen: Option<SeenPrices>,
     ) -> Result<Plan, AgentError> {
         let mut plan = Plan::default();
+        if self.external {
+            return Ok(plan);
+        }
         let path = &self.path;
         let rate = |value: Option<Price>, field: &'static str, default: fn(SeenPrices) -> Price| {
             value
@@ -432,6 +442,11 @@ impl AssetAgent {
     ) -> Delivery {
         let (seed, asset, sigma) = noise;
         match &mut self.model {
+            Model::Load(_) | Model::Pv(_) if self.external => Delivery {
+                energy_in: bought,
+                energy_out: sold,
+                stored: None,
+            },
             Model::Load(load) => Delivery {
                 energy_in: with_noise(load.expected, noise_ppm(seed, asset, slot, sigma)),
                 ..Delivery::default()
@@ -528,6 +543,7 @@ pub fn build_agents(topology: &Topology) -> Result<Vec<AssetAgent>, AgentError> 
             };
             AssetAgent {
                 model,
+                external: asset.external,
                 path: asset.path.clone(),
             }
         })

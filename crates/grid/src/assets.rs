@@ -32,6 +32,8 @@ pub const DEFAULT_MIN_SOC_PPM: i64 = 100_000;
 pub(crate) struct AssetPlan {
     /// The spec with an unscaled, unshifted profile use.
     pub kind: AssetKind,
+    /// Traded only through the live exchange's API, not by its strategy.
+    pub external: bool,
 }
 
 impl AssetPlan {
@@ -344,7 +346,10 @@ pub(crate) fn plan_asset(
         "grid_connection" => plan_grid_connection(&mut reader, value)?,
         other => unreachable!("not an asset kind: {other}"),
     };
-    Some(AssetPlan { kind })
+    Some(AssetPlan {
+        kind,
+        external: false,
+    })
 }
 
 fn plan_load(reader: &mut Reader, value: &Value) -> Option<AssetKind> {
@@ -695,6 +700,7 @@ mod tests {
                 buying: RateRange::default(),
                 update_interval_ticks: 4,
             }),
+            external: false,
         };
         assert!(plan.has_profile());
         let AssetKind::Load(load) = plan.with_variation(900_000, -2) else {

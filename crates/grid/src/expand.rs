@@ -104,6 +104,7 @@ fn new_asset(
         path,
         area,
         kind,
+        external: plan.external,
     }
 }
 

@@ -47,6 +47,7 @@ const NODE_FIELDS: &[&str] = &[
     "import_limit_kw",
     "export_limit_kw",
     "children",
+    "external",
     "load",
     "pv",
     "storage",
@@ -515,6 +516,12 @@ fn plan_node(
                 );
                 return None;
             }
+            if let Some(field) = node.get("external") {
+                context.problems.push(
+                    field.path(),
+                    "only assets can be `external` (traded through the live exchange's API)",
+                );
+            }
             PlanKind::Area(plan_area(&node, depth, active, context))
         }
         (Some(_), kinds) => {
@@ -547,7 +554,24 @@ fn plan_node(
                     );
                 }
             }
-            PlanKind::Asset(plan_asset(&kind.key, &kind.value, &kind.path(), context)?)
+            let external = match node.get("external") {
+                None => false,
+                Some(field) => {
+                    let external = context
+                        .decode::<bool>(&field.value, &field.path())
+                        .unwrap_or(false);
+                    if external && kind.key == "grid_connection" {
+                        context.problems.push(
+                            field.path(),
+                            "a grid connection trades at its tariff and cannot be external",
+                        );
+                    }
+                    external
+                }
+            };
+            let mut plan = plan_asset(&kind.key, &kind.value, &kind.path(), context)?;
+            plan.external = external;
+            PlanKind::Asset(plan)
         }
         (None, kinds) => {
             context.problems.push(

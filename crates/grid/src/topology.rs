@@ -258,6 +258,9 @@ pub struct Asset {
     pub area: AreaId,
     /// What it is and its strategy parameters.
     pub kind: AssetKind,
+    /// Traded only through the live exchange's API (`external: true`): it plans no orders of
+    /// its own, and is metered as delivering what it traded unless the DSO posts a reading.
+    pub external: bool,
 }
 
 /// The expanded scenario.

@@ -61,8 +61,8 @@ fn unknown_fields_are_named_at_every_level() {
     assert_eq!(
         error("areas: [{ name: Roof, colour: blue, pv: { capacity_kw: 4 } }]"),
         "areas[0].colour: unknown field `colour`, expected one of `name`, `count`, `vary`, `use`, \
-         `fee`, `mechanism`, `import_limit_kw`, `export_limit_kw`, `children`, `load`, `pv`, \
-         `storage`, `ev_charger`, `generator`, `grid_connection`"
+         `fee`, `mechanism`, `import_limit_kw`, `export_limit_kw`, `children`, `external`, `load`, \
+         `pv`, `storage`, `ev_charger`, `generator`, `grid_connection`"
     );
     assert_eq!(
         error("simulation: { slots: 4 }\nareas: [{ name: L, load: { annual_kwh: 1 } }]"),
@@ -487,4 +487,22 @@ fn syntax_errors_carry_the_location() {
         "{error}"
     );
     assert_eq!(error.problems[0].path, file.display().to_string());
+}
+
+#[test]
+fn only_trading_assets_can_be_external() {
+    assert_eq!(
+        error(&format!(
+            "areas: [{GRID}, {{ name: Street, external: true, children: [{{ name: L, load: {{ power_w: 5 }} }}] }}]"
+        )),
+        "areas[1].external: only assets can be `external` (traded through the live exchange's API)"
+    );
+    assert_eq!(
+        error("areas: [{ name: Grid, external: true, grid_connection: { tariff: 0.3, feed_in: 0.05 } }]"),
+        "areas[0].external: a grid connection trades at its tariff and cannot be external"
+    );
+    assert_eq!(
+        error(&format!("areas: [{GRID}, {{ name: L, external: yes please, load: {{ power_w: 5 }} }}]")),
+        "areas[1].external: invalid type: string \"yes please\", expected a boolean"
+    );
 }

@@ -38,7 +38,7 @@
 
 use crate::accounts::{AreaAccount, AreaSlot, AssetAccount};
 use crate::chain::Chain;
-use crate::{Recorder, SimError, TradeRecord};
+use crate::{FillRecord, Recorder, SimError, TradeRecord};
 use nestgrid_agents::{
     AssetAgent, Ramp, SeenPrices, build_agents, reference_connections, seen_prices,
 };
@@ -204,6 +204,28 @@ struct DownList {
     offers: Vec<DownEntry>,
 }
 
+/// An order of the open slot: its number in the slot's order table (the plan's orders first,
+/// then those submitted, in submission order). Valid until the next [`Engine::open_slot`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct OrderRef(pub u32);
+
+/// Why [`Engine::submit`] refused an order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum SubmitError {
+    /// No slot is open.
+    #[error("no slot is open for trading")]
+    NoOpenSlot,
+    /// The asset does not exist.
+    #[error("asset {0} does not exist")]
+    UnknownAsset(u32),
+    /// Energy must be positive and price must be a real price.
+    #[error("an order needs positive energy")]
+    NotPositive,
+    /// The slot's trading window has no tick left.
+    #[error("the slot's trading window is over")]
+    WindowOver,
+}
+
 /// The simulation of one topology.
 pub struct Engine<'t> {
     topology: &'t Topology,
@@ -254,6 +276,14 @@ pub struct Engine<'t> {
     /// Energy stored per storage asset at the end of each slot (for reports), by asset.
     pub(crate) trade_count: u64,
     trade_id: u64,
+    /// The slot open for trading, and the next tick of its window.
+    open: Option<u32>,
+    next_tick: TickIndex,
+    /// Areas islanded in the open slot: they neither forward orders to their parent nor see
+    /// what it forwards down.
+    islanded: Vec<bool>,
+    /// Islanding requested for the next slot.
+    islanded_next: Vec<bool>,
 }
 
 impl<'t> Engine<'t> {
@@ -338,6 +368,10 @@ impl<'t> Engine<'t> {
             area_accounts: vec![AreaAccount::default(); area_count],
             trade_count: 0,
             trade_id: 0,
+            open: None,
+            next_tick: 0,
+            islanded: vec![false; area_count],
+            islanded_next: vec![false; area_count],
         })
     }
 
@@ -349,24 +383,182 @@ impl<'t> Engine<'t> {
     /// Runs one slot: plan, trade tick by tick, deliver and settle. Records go to `recorder`.
     pub fn run_slot(&mut self, slot: u32, recorder: &mut dyn Recorder) -> Result<(), SimError> {
         self.open_slot(slot)?;
-        for tick in 0..self.ticks {
-            if tick > 0 {
-                self.reprice(tick);
-            }
-            for index in 0..self.topology.bottom_up.len() {
-                let area = self.topology.bottom_up[index];
-                self.clear_area(slot, tick, area, recorder);
-                self.forward_up(tick, area);
-            }
-            if tick + 1 < self.ticks {
-                self.forward_down(tick);
-            }
-        }
-        self.close_slot(slot, recorder);
+        while self.tick(recorder).is_some() {}
+        self.close_slot(recorder);
         Ok(())
     }
 
-    fn open_slot(&mut self, slot: u32) -> Result<(), SimError> {
+    /// Ticks in a slot's trading window.
+    pub fn ticks_per_slot(&self) -> u32 {
+        self.ticks
+    }
+
+    /// The slot open for trading, if any.
+    pub fn open_slot_index(&self) -> Option<u32> {
+        self.open
+    }
+
+    /// The next tick [`Engine::tick`] will run (equal to [`Engine::ticks_per_slot`] once the
+    /// window is over).
+    pub fn next_tick(&self) -> TickIndex {
+        self.next_tick
+    }
+
+    /// Runs the next tick of the open slot's trading window: re-price, clear leaves first,
+    /// forward. Returns the tick it ran, or `None` when no slot is open or its window is over.
+    pub fn tick(&mut self, recorder: &mut dyn Recorder) -> Option<TickIndex> {
+        let slot = self.open?;
+        let tick = self.next_tick;
+        if tick >= self.ticks {
+            return None;
+        }
+        if tick > 0 {
+            self.reprice(tick);
+        }
+        for index in 0..self.topology.bottom_up.len() {
+            let area = self.topology.bottom_up[index];
+            self.clear_area(slot, tick, area, recorder);
+            self.forward_up(tick, area);
+        }
+        if tick + 1 < self.ticks {
+            self.forward_down(tick);
+        }
+        self.next_tick = tick + 1;
+        Some(tick)
+    }
+
+    /// Adds an order to the open slot: `energy` at a constant `price` for `asset`, in its own
+    /// area's market, trading from the next tick on like any other order (forwarded up and
+    /// down by the area agents). External assets trade only this way.
+    pub fn submit(
+        &mut self,
+        asset: AssetId,
+        side: Side,
+        energy: Energy,
+        price: Price,
+    ) -> Result<OrderRef, SubmitError> {
+        if self.open.is_none() {
+            return Err(SubmitError::NoOpenSlot);
+        }
+        if self.next_tick >= self.ticks {
+            return Err(SubmitError::WindowOver);
+        }
+        let Some(spec) = self.topology.assets.get(asset.index()) else {
+            return Err(SubmitError::UnknownAsset(asset.0));
+        };
+        if !energy.is_positive() {
+            return Err(SubmitError::NotPositive);
+        }
+        let area = spec.area;
+        let order = self.orders.len() as u32;
+        self.orders.push(LiveOrder {
+            asset,
+            origin: area,
+            side,
+            ramp: Ramp::constant(price),
+            top: 0,
+        });
+        self.hot.push(energy, price);
+        self.books[area.index()].push(Entry {
+            price,
+            order,
+            via: NONE,
+            arrived: self.next_tick,
+            side,
+            settled: false,
+            level: 0,
+        });
+        Ok(OrderRef(order))
+    }
+
+    /// Withdraws an order of the open slot; returns the energy it still had (zero when it was
+    /// filled, already withdrawn, or not an order of this slot).
+    pub fn cancel(&mut self, order: OrderRef) -> Energy {
+        if self.open.is_none() || order.0 as usize >= self.orders.len() {
+            return Energy::ZERO;
+        }
+        let left = self.hot.remaining(order.0);
+        if left.is_positive() {
+            self.hot.fill(order.0, left);
+            // Lists forwarded down notice filled entries; books drop them at the next sweep.
+        }
+        left.max(Energy::ZERO)
+    }
+
+    /// Energy an order of the open slot still has to trade (zero once the slot closed).
+    pub fn remaining(&self, order: OrderRef) -> Energy {
+        if self.open.is_none() || order.0 as usize >= self.orders.len() {
+            return Energy::ZERO;
+        }
+        self.hot.remaining(order.0).max(Energy::ZERO)
+    }
+
+    /// The asset that owns an order of the open slot.
+    pub fn order_asset(&self, order: OrderRef) -> Option<AssetId> {
+        self.orders.get(order.0 as usize).map(|order| order.asset)
+    }
+
+    /// Resuming a slot after a restart: `energy` that `asset` already traded on `side` in
+    /// this slot before the restart. It counts toward the slot's delivery and is taken off the
+    /// asset's planned orders on that side (first orders first), so nothing is traded twice.
+    pub fn resume_traded(&mut self, asset: AssetId, side: Side, energy: Energy) {
+        let Some(bought) = self.slot_bought.get_mut(asset.index()) else {
+            return;
+        };
+        match side {
+            Side::Buy => *bought += energy,
+            Side::Sell => self.slot_sold[asset.index()] += energy,
+        }
+        let mut left = energy;
+        for (index, order) in self.orders.iter().enumerate() {
+            if !left.is_positive() {
+                break;
+            }
+            if order.asset != asset || order.side != side {
+                continue;
+            }
+            let take = self.hot.remaining(index as u32).min(left);
+            if take.is_positive() {
+                self.hot.fill(index as u32, take);
+                left -= take;
+            }
+        }
+    }
+
+    /// Islands `area` (or reconnects it) from the next slot on: an islanded area neither sends
+    /// orders to its parent's market nor sees the parent's, so it must balance inside.
+    pub fn set_islanded(&mut self, area: AreaId, islanded: bool) {
+        if let Some(flag) = self.islanded_next.get_mut(area.index()) {
+            *flag = islanded;
+        }
+    }
+
+    /// Whether `area` is islanded in the open slot.
+    pub fn is_islanded(&self, area: AreaId) -> bool {
+        self.islanded.get(area.index()).copied().unwrap_or(false)
+    }
+
+    /// The live orders of the open slot in `area`'s own book, as (side, price in this market,
+    /// energy left), forwarded ones included.
+    pub fn book(&self, area: AreaId) -> Vec<(Side, Price, Energy)> {
+        let Some(book) = self.books.get(area.index()) else {
+            return Vec::new();
+        };
+        book.entries
+            .iter()
+            .filter(|entry| self.hot.is_live(entry.order))
+            .map(|entry| (entry.side, entry.price, self.hot.remaining(entry.order)))
+            .collect()
+    }
+
+    /// Opens `slot` for trading: every agent plans its orders. Refused while another slot is
+    /// open.
+    pub fn open_slot(&mut self, slot: u32) -> Result<(), SimError> {
+        if self.open.is_some() {
+            return Err(SimError::SlotStillOpen);
+        }
+        self.islanded.clone_from(&self.islanded_next);
+        self.next_tick = 0;
         if slot == 0 || !self.seen_constant {
             self.seen = seen_prices(self.topology, slot);
         }
@@ -423,6 +615,7 @@ impl<'t> Engine<'t> {
                 });
             }
         }
+        self.open = Some(slot);
         Ok(())
     }
 
@@ -501,7 +694,11 @@ impl<'t> Engine<'t> {
         self.bids.clear();
         self.offers.clear();
         let orders = &self.orders;
-        let parent = self.parent[index];
+        let parent = if self.islanded[index] {
+            NONE
+        } else {
+            self.parent[index]
+        };
         let fee = self.fees[index];
         // Fast path: the cached bounds of the book and the first entries of the parent's down
         // lists (best first) tell whether anything can cross at all.
@@ -769,6 +966,23 @@ impl<'t> Engine<'t> {
                 surplus,
             });
         }
+        recorder.fill(&FillRecord {
+            trade: self.trade_id,
+            slot,
+            tick,
+            market: area,
+            buyer,
+            seller,
+            buy_order: OrderRef(buy),
+            sell_order: OrderRef(sell),
+            energy,
+            buyer_price: chain.recorded_price(count - 1),
+            seller_price: chain.prices[0],
+            buyer_pays: chain.buyer_pays(),
+            seller_receives: chain.seller_receives(),
+            buyer_fees: chain.buyer_fees(),
+            seller_fees: chain.seller_fees(),
+        });
         self.trade_count += 1;
         self.area_accounts[area.index()].surplus_collected += chain.surplus();
         let top_area = chain.markets[chain.top];
@@ -800,7 +1014,7 @@ impl<'t> Engine<'t> {
     fn forward_up(&mut self, tick: TickIndex, area: AreaId) {
         let index = area.index();
         let parent = self.parent[index];
-        if parent == NONE {
+        if parent == NONE || self.islanded[index] {
             return;
         }
         let bids_travel = self.two_sided[index] && self.two_sided[parent as usize];
@@ -952,7 +1166,7 @@ impl<'t> Engine<'t> {
             seen_from_parent(entries, orders, subtree.clone(), fee, side)
         };
         let empty: &[DownEntry] = &[];
-        let upper = if parent == NONE {
+        let upper = if parent == NONE || self.islanded[index] {
             None
         } else {
             Some(&self.down[parent as usize])
@@ -978,8 +1192,12 @@ impl<'t> Engine<'t> {
         );
     }
 
-    /// Delivers, settles imbalances and writes the slot's records.
-    fn close_slot(&mut self, slot: u32, recorder: &mut dyn Recorder) {
+    /// Ends the open slot (whatever ticks it has left are not run): delivers, settles
+    /// imbalances and writes the slot's records. Does nothing when no slot is open.
+    pub fn close_slot(&mut self, recorder: &mut dyn Recorder) {
+        let Some(slot) = self.open.take() else {
+            return;
+        };
         let topology = self.topology;
         let settings = &topology.settings;
         for (index, agent) in self.agents.iter().enumerate() {
@@ -1062,6 +1280,7 @@ impl<'t> Engine<'t> {
                 -Money::for_energy(feed_in, -imbalance)
             };
             account.imbalance_paid += money;
+            recorder.imbalance(slot, AssetId(index as u32), imbalance, money);
             let grid_account = &mut self.asset_accounts[grid_asset.index()];
             grid_account.imbalance_paid -= money;
             grid_account.imbalance_energy -= imbalance;

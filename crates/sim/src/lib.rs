@@ -16,7 +16,7 @@ mod engine;
 pub mod output;
 
 pub use accounts::{AreaAccount, AreaSlot, AssetAccount};
-pub use engine::Engine;
+pub use engine::{Engine, OrderRef, SubmitError};
 
 use nestgrid_agents::AgentError;
 use nestgrid_grid::Topology;
@@ -34,6 +34,9 @@ pub enum SimError {
         /// The limit.
         limit: usize,
     },
+    /// A slot was opened while another was still open.
+    #[error("a slot is still open; close it before opening the next")]
+    SlotStillOpen,
     /// Writing results failed.
     #[error("writing {file}: {source}")]
     Io {
@@ -73,10 +76,52 @@ pub struct TradeRecord {
     pub surplus: Money,
 }
 
+/// One match as its two owners see it: what the buyer paid and the seller received, fees
+/// included, and which of their orders traded. One per match (a [`TradeRecord`] is one per
+/// market on the path).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FillRecord {
+    /// Number of the match (as in its [`TradeRecord`]s).
+    pub trade: u64,
+    /// Slot of delivery.
+    pub slot: SlotIndex,
+    /// Tick at which it matched.
+    pub tick: TickIndex,
+    /// The market where the two orders met.
+    pub market: AreaId,
+    /// The buying asset.
+    pub buyer: AssetId,
+    /// The selling asset.
+    pub seller: AssetId,
+    /// The buying order.
+    pub buy_order: OrderRef,
+    /// The selling order.
+    pub sell_order: OrderRef,
+    /// Energy.
+    pub energy: Energy,
+    /// Price in the buyer's own market (what it pays per kWh, fees included).
+    pub buyer_price: Price,
+    /// Price in the seller's own market (what it receives per kWh, after fees).
+    pub seller_price: Price,
+    /// What the buyer pays in total.
+    pub buyer_pays: Money,
+    /// What the seller receives in total.
+    pub seller_receives: Money,
+    /// Grid fees on the buyer's side of the path (included in `buyer_pays`).
+    pub buyer_fees: Money,
+    /// Grid fees on the seller's side of the path (deducted from `seller_receives`).
+    pub seller_fees: Money,
+}
+
 /// Receives the records of a run as they happen.
 pub trait Recorder {
     /// One trade record.
     fn trade(&mut self, _record: &TradeRecord) {}
+    /// One match as its owners see it.
+    fn fill(&mut self, _record: &FillRecord) {}
+    /// An asset's imbalance in a finished slot (metered net minus traded net, positive when it
+    /// took more than it bought) and what it paid for it (negative when it was paid).
+    fn imbalance(&mut self, _slot: SlotIndex, _asset: AssetId, _energy: Energy, _paid: Money) {}
     /// One area's record for a finished slot.
     fn area_slot(&mut self, _slot: SlotIndex, _area: AreaId, _record: &AreaSlot) {}
     /// Energy stored by a battery or vehicle at the end of a slot.

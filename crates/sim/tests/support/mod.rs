@@ -227,6 +227,7 @@ impl Builder {
                     path: format!("{}/{}", areas[area.index()].path, name),
                     area,
                     kind: kind.clone(),
+                    external: false,
                 }
             })
             .collect();

@@ -132,7 +132,11 @@ fn main() {
         } => run(
             scenario.as_deref(),
             &out,
-            LoadOptions { days, seed },
+            LoadOptions {
+                days,
+                seed,
+                start: None,
+            },
             mechanism,
             RunFlags {
                 no_trades,

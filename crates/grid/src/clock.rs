@@ -207,9 +207,10 @@ pub(crate) fn build_settings(
         },
     };
     let start_text = fields.start.as_deref().unwrap_or(DEFAULT_START);
-    let start = match parse_instant(start_text, &time_zone) {
-        Ok(start) => Some(start),
-        Err(message) => {
+    let start = match (options.start, parse_instant(start_text, &time_zone)) {
+        (Some(instant), _) => Some(instant.to_zoned(time_zone.clone())),
+        (None, Ok(start)) => Some(start),
+        (None, Err(message)) => {
             problems.push(path("start"), message);
             None
         }

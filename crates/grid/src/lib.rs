@@ -57,6 +57,9 @@ pub struct LoadOptions {
     pub days: Option<u32>,
     /// Seed (replaces `simulation.seed`).
     pub seed: Option<u64>,
+    /// Start of the first slot (replaces `simulation.start`; the live exchange starts its
+    /// scenario at the wall clock's next slot boundary).
+    pub start: Option<jiff::Timestamp>,
 }
 
 /// The built-in example: a village of 30 houses on three streets.

@@ -76,7 +76,10 @@ proptest! {
     fn a_damaged_village_never_panics(edits in edits()) {
         let text = damage(DEFAULT_SCENARIO, &edits);
         // Shorter runs keep the valid ones quick; the result may be Ok or Err, never a panic.
-        let options = LoadOptions { days: Some(1), seed: None };
+        let options = LoadOptions {
+            days: Some(1),
+            ..LoadOptions::default()
+        };
         let _ = load_str(&text, Path::new("."), &options);
     }
 

@@ -198,6 +198,7 @@ fn command_line_overrides() {
     let options = LoadOptions {
         days: Some(3),
         seed: Some(9),
+        start: None,
     };
     let overridden = load_str(text, Path::new("."), &options).unwrap();
     assert_eq!(

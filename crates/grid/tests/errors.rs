@@ -427,6 +427,7 @@ areas:
         &LoadOptions {
             days: Some(400),
             seed: None,
+            start: None,
         },
     )
     .unwrap_err();

@@ -189,6 +189,7 @@ fn vary_scales_and_shifts_each_copy_from_its_own_seed() {
         &LoadOptions {
             days: None,
             seed: Some(12),
+            start: None,
         },
     )
     .unwrap();

@@ -239,6 +239,14 @@ impl AssetAgent {
         }
     }
 
+    /// Sets the energy a battery holds (restoring its state after a restart); other assets
+    /// ignore it. The value is kept between zero and the capacity.
+    pub fn restore_stored(&mut self, energy: Energy) {
+        if let Model::Storage(storage) = &mut self.model {
+            storage.stored = energy.max(Energy::ZERO).min(storage.capacity);
+        }
+    }
+
     /// What the asset wants to trade in `slot`. `seen` are the grid prices in its market.
     pub fn plan(
         &mut self,

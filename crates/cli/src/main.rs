@@ -11,6 +11,7 @@ use std::time::Instant;
 
 mod bench;
 mod clear;
+mod exchange;
 mod import;
 mod ledger;
 
@@ -27,6 +28,7 @@ Start here:
   nestgrid validate my.yaml         check a scenario and describe it
   nestgrid run my.yaml --out out    simulate it; results go to out/
   nestgrid bench                    time 1,000 houses for one day with each mechanism
+  nestgrid serve --speed 60         serve the built-in exchange live (docs/exchange.md)
 
 Scenario format: docs/scenario-reference.md; results columns: docs/results.md"
 )]
@@ -93,6 +95,13 @@ enum Command {
     Ledger(ledger::LedgerArgs),
     /// Write a new ed25519 key file.
     Keygen(ledger::KeygenArgs),
+    /// Serve a scenario's markets live on the wall clock over a signed HTTP API
+    /// (docs/exchange.md).
+    Serve(exchange::ServeArgs),
+    /// Trade one external asset of a running exchange with the simulator's strategy for it.
+    Agent(exchange::AgentArgs),
+    /// Load a running exchange with many agents placing tenders; report rate and latency.
+    Loadgen(exchange::LoadgenArgs),
 }
 
 /// A mechanism by name (any of `Mechanism::CLEARING`).
@@ -158,6 +167,9 @@ fn main() {
             .map_err(anyhow::Error::from),
         Command::Ledger(args) => ledger::run(args),
         Command::Keygen(args) => ledger::keygen(args),
+        Command::Serve(args) => exchange::serve(args),
+        Command::Agent(args) => exchange::agent(args),
+        Command::Loadgen(args) => exchange::loadgen(args),
     };
     if let Err(error) = result {
         eprintln!("error: {error:#}");

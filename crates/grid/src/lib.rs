@@ -65,6 +65,9 @@ pub struct LoadOptions {
 /// The built-in example: a village of 30 houses on three streets.
 pub const DEFAULT_SCENARIO: &str = include_str!("../scenarios/village.yaml");
 
+/// The built-in live-exchange example: one street with two external assets.
+pub const DEFAULT_EXCHANGE_SCENARIO: &str = include_str!("../scenarios/exchange.yaml");
+
 /// Reads and expands a scenario file; relative profile paths are resolved against the file's
 /// directory.
 pub fn load_file(path: &Path, options: &LoadOptions) -> Result<Topology, ScenarioError> {

@@ -388,6 +388,13 @@ impl<'t> Engine<'t> {
         Ok(())
     }
 
+    /// Sets the energy a battery holds (after a restart, from the last closed slot's record).
+    pub fn restore_stored(&mut self, asset: AssetId, energy: Energy) {
+        if let Some(agent) = self.agents.get_mut(asset.index()) {
+            agent.restore_stored(energy);
+        }
+    }
+
     /// Ticks in a slot's trading window.
     pub fn ticks_per_slot(&self) -> u32 {
         self.ticks

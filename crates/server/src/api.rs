@@ -1,0 +1,1463 @@
+//! The HTTP + JSON API (named after the Common Transactive Services) and the event stream.
+//!
+//! Every handler reads the raw request (method, path, headers, body) so that the signature is
+//! checked over exactly the bytes received, and every error, including those of the framework
+//! (unknown route, wrong method, body too large), is answered as `application/problem+json`.
+//! `/openapi.json` describes every route; `/docs` is the page for people.
+
+use crate::auth::{self, Admission, AuthError, Received};
+use crate::exchange::{
+    Bill, Command, Event, LiveMarket, NewTender, Problem, Shared, State, role_of,
+};
+use crate::model::{
+    DeliveryRecord, FillRecord, GridAction, GridEvent, LegRecord, ParticipantRecord, Role,
+    TenderRecord, TenderStatus,
+};
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::extract::{DefaultBodyLimit, FromRequestParts, Request, State as Extract};
+use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
+use axum::middleware::{self, Next};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::{get, post};
+use nestgrid_ledger::PublicKey;
+use nestgrid_types::Side;
+use nestgrid_types::decimal::{format_fixed, parse_fixed};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use std::sync::Arc;
+
+/// The OpenAPI 3.1 document of this API.
+pub const OPENAPI: &str = include_str!("openapi.json");
+/// The page for people at `/docs`.
+const DOCS: &str = include_str!("docs.html");
+/// The live dashboard at `/`.
+const DASHBOARD: &str = include_str!("dashboard.html");
+
+type App = Arc<Shared>;
+
+/// The router: every route of the API, the problem-document layer and the body limit.
+pub fn router(shared: App) -> Router {
+    let limit = shared.limits.body_bytes;
+    Router::new()
+        .route("/", get(dashboard))
+        .route("/openapi.json", get(openapi))
+        .route("/docs", get(docs))
+        .route("/v1/clock", get(clock))
+        .route("/v1/areas", get(areas))
+        .route("/v1/assets", get(assets))
+        .route("/v1/participants", post(register).get(participants))
+        .route("/v1/participants/me", get(me))
+        .route("/v1/tenders", post(create_tenders).get(list_tenders))
+        .route("/v1/tenders/{id}", get(show_tender).delete(cancel_tender))
+        .route("/v1/transactions", get(transactions))
+        .route("/v1/positions", get(positions))
+        .route("/v1/bills", get(bills))
+        .route("/v1/market", get(market))
+        .route("/v1/market/{area}/book", get(book))
+        .route("/v1/deliveries", post(post_deliveries).get(deliveries))
+        .route("/v1/grid", get(grid))
+        .route("/v1/grid/events", post(grid_event))
+        .route("/v1/stream", get(stream))
+        .layer(DefaultBodyLimit::max(limit))
+        .layer(middleware::from_fn(problem_documents))
+        .with_state(shared)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Problems, decimals, authentication.
+
+fn problem_response(problem: &Problem) -> Response {
+    let status = StatusCode::from_u16(problem.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let body = json!({
+        "type": "about:blank",
+        "title": problem.title,
+        "status": problem.status,
+        "detail": problem.detail,
+    });
+    let mut response = (
+        status,
+        [(header::CONTENT_TYPE, "application/problem+json")],
+        body.to_string(),
+    )
+        .into_response();
+    if problem.status == 503 || problem.status == 429 {
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, header::HeaderValue::from_static("1"));
+    }
+    response
+}
+
+impl IntoResponse for Problem {
+    fn into_response(self) -> Response {
+        problem_response(&self)
+    }
+}
+
+/// Turns the framework's own error answers (unknown route, wrong method, body too large) into
+/// problem documents.
+async fn problem_documents(request: Request, next: Next) -> Response {
+    let response = next.run(request).await;
+    let status = response.status();
+    if !(status.is_client_error() || status.is_server_error()) {
+        return response;
+    }
+    let is_problem = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|value| value.as_bytes().starts_with(b"application/problem+json"));
+    if is_problem {
+        return response;
+    }
+    let bytes = axum::body::to_bytes(response.into_body(), 64 * 1024)
+        .await
+        .unwrap_or_default();
+    let text = String::from_utf8_lossy(&bytes).trim().to_string();
+    let (title, detail) = match status {
+        StatusCode::NOT_FOUND => ("not found", "no such route; see /openapi.json".to_string()),
+        StatusCode::METHOD_NOT_ALLOWED => (
+            "method not allowed",
+            "this route does not take this method; see /openapi.json".to_string(),
+        ),
+        StatusCode::PAYLOAD_TOO_LARGE => (
+            "body too large",
+            "the request body is larger than the exchange accepts".to_string(),
+        ),
+        _ => (
+            status.canonical_reason().unwrap_or("error"),
+            if text.is_empty() {
+                status.to_string()
+            } else {
+                text
+            },
+        ),
+    };
+    problem_response(&Problem::new(status.as_u16(), title, detail))
+}
+
+fn bad_request(detail: impl Into<String>) -> Problem {
+    Problem::new(400, "bad request", detail)
+}
+
+fn unprocessable(detail: impl Into<String>) -> Problem {
+    Problem::new(422, "invalid field", detail)
+}
+
+/// Energy as kWh, prices as currency per kWh, money as currency: decimal strings with up to
+/// six decimals.
+fn kwh(milli_wh: i64) -> String {
+    format_fixed(milli_wh, 1_000_000)
+}
+
+fn money(micro: i64) -> String {
+    format_fixed(micro, 1_000_000)
+}
+
+/// A decimal field given as a string or a number.
+fn decimal(value: &Value, field: &str) -> Result<i64, Problem> {
+    let text = match value {
+        Value::String(text) => text.clone(),
+        Value::Number(number) => number.to_string(),
+        _ => {
+            return Err(unprocessable(format!(
+                "{field}: must be a decimal number (as a string like \"0.25\" or a number)"
+            )));
+        }
+    };
+    parse_fixed(&text, 1_000_000)
+        .map_err(|error| unprocessable(format!("{field}: `{text}` is not a decimal: {error}")))
+}
+
+/// Who made a request.
+#[derive(Clone, Debug)]
+struct Caller {
+    key: String,
+    role: Role,
+}
+
+/// Checks a signed request: signature, time window, nonce, rate, registration.
+fn authenticate(
+    app: &Shared,
+    method: &Method,
+    uri: &Uri,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<Caller, Problem> {
+    let header = |name: &str| headers.get(name).and_then(|value| value.to_str().ok());
+    let received = Received {
+        key: header(auth::KEY),
+        timestamp: header(auth::TIMESTAMP),
+        nonce: header(auth::NONCE),
+        signature: header(auth::SIGNATURE),
+    };
+    let path = uri
+        .path_and_query()
+        .map(|path| path.as_str())
+        .unwrap_or("/");
+    let now = auth::now_ms();
+    let unauthorized = |error: AuthError| Problem::new(401, "not authenticated", error.to_string());
+    let (key, nonce) = auth::verify(
+        &received,
+        method.as_str(),
+        path,
+        body,
+        now,
+        auth::DEFAULT_WINDOW_MS,
+    )
+    .map_err(unauthorized)?;
+    let timestamp: i64 = received
+        .timestamp
+        .and_then(|text| text.parse().ok())
+        .unwrap_or(0);
+    if timestamp < app.started_ms - 1_000 {
+        return Err(Problem::new(
+            401,
+            "not authenticated",
+            "the request was signed before the exchange (re)started; sign it again",
+        ));
+    }
+    match app.nonces.admit(&key, &nonce, now) {
+        Ok(()) => {}
+        Err(Admission::Replayed) => return Err(unauthorized(AuthError::Replayed(nonce))),
+        Err(Admission::RateLimited) => {
+            return Err(Problem::new(
+                429,
+                "too many requests",
+                format!(
+                    "a key may make {} requests per second",
+                    app.limits.requests_per_second
+                ),
+            ));
+        }
+    }
+    let key = key.to_hex();
+    let role = role_of(&app.read(), &key).ok_or_else(|| {
+        Problem::new(
+            403,
+            "not registered",
+            format!("key {key} is not registered with this exchange; ask its operator"),
+        )
+    })?;
+    Ok(Caller { key, role })
+}
+
+fn require(caller: &Caller, allowed: &[Role], action: &str) -> Result<(), Problem> {
+    if allowed.contains(&caller.role) {
+        return Ok(());
+    }
+    let names: Vec<&str> = allowed.iter().map(|role| role.name()).collect();
+    Err(Problem::new(
+        403,
+        "wrong role",
+        format!(
+            "{action} needs the role {}; this key is a {}",
+            names.join(" or "),
+            caller.role.name()
+        ),
+    ))
+}
+
+fn json_response(status: StatusCode, value: Value) -> Response {
+    (
+        status,
+        [(header::CONTENT_TYPE, "application/json")],
+        value.to_string(),
+    )
+        .into_response()
+}
+
+fn ok(value: Value) -> Response {
+    json_response(StatusCode::OK, value)
+}
+
+fn query(uri: &Uri) -> Vec<(String, String)> {
+    uri.query()
+        .unwrap_or("")
+        .split('&')
+        .filter(|pair| !pair.is_empty())
+        .map(|pair| match pair.split_once('=') {
+            Some((key, value)) => (key.to_string(), value.to_string()),
+            None => (pair.to_string(), String::new()),
+        })
+        .collect()
+}
+
+/// The optional `slot` filter of list routes.
+fn slot_filter(uri: &Uri, known: &[&str]) -> Result<Option<u32>, Problem> {
+    let mut slot = None;
+    for (key, value) in query(uri) {
+        if key == "slot" {
+            slot = Some(value.parse::<u32>().map_err(|_| {
+                bad_request(format!("query `slot`: `{value}` is not a slot number"))
+            })?);
+        } else if !known.contains(&key.as_str()) {
+            return Err(bad_request(format!(
+                "unknown query parameter `{key}`; this route takes {}",
+                known.join(", ")
+            )));
+        }
+    }
+    Ok(slot)
+}
+
+fn time_text(ms: i64) -> String {
+    jiff::Timestamp::from_millisecond(ms)
+        .map(|time| time.to_string())
+        .unwrap_or_default()
+}
+
+fn decode<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, Problem> {
+    let mut deserializer = serde_json::Deserializer::from_slice(body);
+    serde_path_to_error::deserialize(&mut deserializer).map_err(|error| {
+        let path = error.path().to_string();
+        let inner = error.into_inner();
+        let detail = if path == "." || path.is_empty() {
+            inner.to_string()
+        } else {
+            format!("{path}: {inner}")
+        };
+        if inner.is_data() {
+            unprocessable(detail)
+        } else {
+            bad_request(format!("the body is not valid JSON: {detail}"))
+        }
+    })
+}
+
+// ---------------------------------------------------------------------------------------------
+// Views.
+
+fn tender_view(app: &Shared, tender: &TenderRecord) -> Value {
+    let asset = &app.topology.assets[tender.asset as usize];
+    let steps: Vec<Value> = tender
+        .legs
+        .iter()
+        .map(|leg| {
+            json!({
+                "price": money(leg.price),
+                "energy_kwh": kwh(leg.energy),
+                "filled_kwh": kwh(leg.filled),
+            })
+        })
+        .collect();
+    json!({
+        "id": tender.id,
+        "asset": asset.path,
+        "area": app.topology.areas[asset.area.index()].path,
+        "side": tender.side,
+        "slot": tender.slot,
+        "energy_kwh": kwh(tender.energy().0),
+        "filled_kwh": kwh(tender.filled().0),
+        "price": (!tender.curve && tender.legs.len() == 1).then(|| money(tender.legs[0].price)),
+        "steps": steps,
+        "curve": tender.curve,
+        "status": tender.status,
+        "created": time_text(tender.created_ms),
+    })
+}
+
+/// One side of a fill, as its owner sees it. The counterparty is not named: the owner sees
+/// the market (area) where the energy was matched.
+fn transaction_view(app: &Shared, fill: &FillRecord, side: Side) -> Value {
+    let topology = app.topology;
+    let (asset, tender, price, amount, fees) = match side {
+        Side::Buy => (
+            fill.buyer,
+            fill.buy_tender,
+            fill.buyer_price.0,
+            fill.buyer_pays.0,
+            fill.buyer_fees.0,
+        ),
+        Side::Sell => (
+            fill.seller,
+            fill.sell_tender,
+            fill.seller_price.0,
+            fill.seller_receives.0,
+            fill.seller_fees.0,
+        ),
+    };
+    json!({
+        "id": fill.id,
+        "slot": fill.slot,
+        "tick": fill.tick,
+        "asset": topology.assets[asset as usize].path,
+        "side": side,
+        "energy_kwh": kwh(fill.energy.0),
+        "price": money(price),
+        "amount": money(amount),
+        "fees": money(fees),
+        "tender": tender,
+        "market": topology.areas[fill.market as usize].path,
+        "time": time_text(fill.time_ms),
+    })
+}
+
+fn participant_view(app: &Shared, record: &ParticipantRecord) -> Value {
+    let assets: Vec<&str> = record
+        .assets
+        .iter()
+        .map(|asset| app.topology.assets[*asset as usize].path.as_str())
+        .collect();
+    json!({
+        "public_key": record.public_key,
+        "name": record.name,
+        "role": record.role,
+        "assets": assets,
+        "registered": time_text(record.registered_ms),
+    })
+}
+
+/// The assets whose records `caller` may read: all for roles that read everything.
+fn visible_assets(state: &State, caller: &Caller) -> Option<Vec<u32>> {
+    if caller.role.reads_all() {
+        return None;
+    }
+    Some(
+        state
+            .participants
+            .get(&caller.key)
+            .map(|record| record.assets.clone())
+            .unwrap_or_default(),
+    )
+}
+
+// ---------------------------------------------------------------------------------------------
+// Public routes.
+
+async fn dashboard() -> Html<&'static str> {
+    Html(DASHBOARD)
+}
+
+async fn openapi() -> Response {
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        OPENAPI.to_string(),
+    )
+        .into_response()
+}
+
+async fn docs() -> Html<&'static str> {
+    Html(DOCS)
+}
+
+async fn clock(Extract(app): Extract<App>) -> Response {
+    let state = app.read();
+    let settings = &app.topology.settings;
+    let timeline = &app.timeline;
+    let now = auth::now_ms();
+    let sim = timeline.sim_at(now);
+    let trading = state.clock.open_slot.map(|slot| {
+        json!({
+            "slot": slot,
+            "next_tick": state.clock.next_tick,
+            "delivery_start": time_text(timeline.tick_start(slot + 1, 0)),
+        })
+    });
+    ok(json!({
+        "scenario": settings.name,
+        "now": time_text(now),
+        "scenario_time": time_text(sim),
+        "speed": timeline.speed,
+        "slot_seconds": settings.slot_seconds,
+        "tick_seconds": settings.tick_seconds,
+        "ticks_per_slot": settings.ticks_per_slot(),
+        "slot_count": settings.slot_count,
+        "first_slot_start": time_text(timeline.start_ms),
+        "trading": trading,
+        "slots_closed": state.clock.closed,
+        "finished": state.clock.finished,
+        "currency": settings.currency,
+    }))
+}
+
+async fn areas(Extract(app): Extract<App>) -> Response {
+    let state = app.read();
+    let areas: Vec<Value> = app
+        .topology
+        .areas
+        .iter()
+        .enumerate()
+        .map(|(index, area)| {
+            json!({
+                "id": index,
+                "path": area.path,
+                "name": area.name,
+                "parent": area.parent.map(|parent| parent.0),
+                "children": area.children.iter().map(|child| child.0).collect::<Vec<_>>(),
+                "mechanism": area.mechanism.name(),
+                "import_limit_kw": area.import_limit.map(|limit| format_fixed(limit.0, 1_000_000)),
+                "export_limit_kw": area.export_limit.map(|limit| format_fixed(limit.0, 1_000_000)),
+                "islanded": state.islanded.get(index).copied().unwrap_or(false),
+            })
+        })
+        .collect();
+    ok(json!({ "areas": areas }))
+}
+
+async fn assets(Extract(app): Extract<App>) -> Response {
+    let assets: Vec<Value> = app
+        .topology
+        .assets
+        .iter()
+        .map(|asset| {
+            json!({
+                "path": asset.path,
+                "kind": asset.kind.name(),
+                "area": app.topology.areas[asset.area.index()].path,
+                "external": asset.external,
+            })
+        })
+        .collect();
+    ok(json!({ "assets": assets }))
+}
+
+fn market_view(app: &Shared, state: &State, index: usize, live: &LiveMarket) -> Value {
+    let last_closed = state
+        .slots
+        .values()
+        .next_back()
+        .and_then(|slot| slot.markets.get(index))
+        .filter(|market| market.trades > 0);
+    let summary = |market: &crate::model::MarketSlot| {
+        json!({
+            "volume_kwh": kwh(market.volume),
+            "trades": market.trades,
+            "min_price": money(market.min),
+            "max_price": money(market.max),
+            "last_price": money(market.last),
+            "mean_price": money(if market.volume > 0 {
+                (market.value as i128 * 1_000_000 / market.volume as i128) as i64
+            } else {
+                0
+            }),
+        })
+    };
+    json!({
+        "area": app.topology.areas[index].path,
+        "id": index,
+        "islanded": state.islanded.get(index).copied().unwrap_or(false),
+        "best_bid": live.best_bid.map(money),
+        "best_offer": live.best_offer.map(money),
+        "open": (live.slot.trades > 0).then(|| summary(&live.slot)),
+        "last_closed": last_closed.map(|market| {
+            let mut value = summary(market);
+            value["slot"] = json!(state.slots.keys().next_back());
+            value
+        }),
+    })
+}
+
+async fn market(Extract(app): Extract<App>) -> Response {
+    let state = app.read();
+    let areas: Vec<Value> = state
+        .live
+        .iter()
+        .enumerate()
+        .map(|(index, live)| market_view(&app, &state, index, live))
+        .collect();
+    ok(json!({
+        "slot": state.clock.open_slot,
+        "next_tick": state.clock.next_tick,
+        "areas": areas,
+    }))
+}
+
+async fn book(
+    Extract(app): Extract<App>,
+    axum::extract::Path(area): axum::extract::Path<String>,
+) -> Response {
+    let index = match area.parse::<usize>() {
+        Ok(index) if index < app.topology.areas.len() => index,
+        _ => {
+            return Problem::new(
+                404,
+                "unknown area",
+                format!(
+                    "no area {area}: areas are numbered 0 to {} (see /v1/areas)",
+                    app.topology.areas.len() - 1
+                ),
+            )
+            .into_response();
+        }
+    };
+    let state = app.read();
+    let live = &state.live[index];
+    let levels = |levels: &[(i64, i64)]| -> Vec<Value> {
+        levels
+            .iter()
+            .map(|(price, energy)| json!({ "price": money(*price), "energy_kwh": kwh(*energy) }))
+            .collect()
+    };
+    ok(json!({
+        "area": app.topology.areas[index].path,
+        "slot": state.clock.open_slot,
+        "bids": levels(&live.bids),
+        "offers": levels(&live.offers),
+    }))
+}
+
+async fn grid(Extract(app): Extract<App>) -> Response {
+    let state = app.read();
+    let events: Vec<Value> = state
+        .events
+        .iter()
+        .map(|event| grid_event_view(&app, event))
+        .collect();
+    let areas: Vec<Value> = app
+        .topology
+        .areas
+        .iter()
+        .enumerate()
+        .map(|(index, area)| {
+            json!({
+                "area": area.path,
+                "islanded": state.islanded.get(index).copied().unwrap_or(false),
+                "import_limit_kw": area.import_limit.map(|limit| format_fixed(limit.0, 1_000_000)),
+                "export_limit_kw": area.export_limit.map(|limit| format_fixed(limit.0, 1_000_000)),
+            })
+        })
+        .collect();
+    ok(json!({ "areas": areas, "events": events }))
+}
+
+fn grid_event_view(app: &Shared, event: &GridEvent) -> Value {
+    json!({
+        "id": event.id,
+        "area": app.topology.areas[event.area as usize].path,
+        "action": event.action,
+        "from_slot": event.from_slot,
+        "posted": time_text(event.posted_ms),
+    })
+}
+
+// ---------------------------------------------------------------------------------------------
+// Signed routes.
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RegisterBody {
+    public_key: String,
+    name: String,
+    #[serde(default = "participant_role")]
+    role: Role,
+    #[serde(default)]
+    assets: Vec<String>,
+}
+
+fn participant_role() -> Role {
+    Role::Participant
+}
+
+async fn register(
+    Extract(app): Extract<App>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let result: Result<Response, Problem> = async {
+        let caller = authenticate(&app, &method, &uri, &headers, &body)?;
+        require(&caller, &[Role::Operator], "registering a key")?;
+        let request: RegisterBody = decode(&body)?;
+        let key = PublicKey::from_hex(&request.public_key)
+            .map_err(|error| unprocessable(format!("public_key: {error}")))?;
+        if request.name.trim().is_empty() || request.name.len() > 200 {
+            return Err(unprocessable("name: must be 1 to 200 characters"));
+        }
+        if request.role != Role::Participant && !request.assets.is_empty() {
+            return Err(unprocessable(
+                "assets: only participants trade assets; a dso, auditor or operator has none",
+            ));
+        }
+        let mut assets = Vec::with_capacity(request.assets.len());
+        for (index, path) in request.assets.iter().enumerate() {
+            let Some(&asset) = app.asset_by_path.get(path) else {
+                return Err(Problem::new(
+                    422,
+                    "unknown asset",
+                    format!("assets[{index}]: no asset `{path}` (see /v1/assets)"),
+                ));
+            };
+            if !app.topology.assets[asset as usize].external {
+                return Err(Problem::new(
+                    422,
+                    "asset not external",
+                    format!(
+                        "assets[{index}]: `{path}` trades by its own strategy; mark it `external: true` in the scenario to trade it through the API"
+                    ),
+                ));
+            }
+            if !assets.contains(&asset) {
+                assets.push(asset);
+            }
+        }
+        let record = ParticipantRecord {
+            public_key: key.to_hex(),
+            name: request.name,
+            role: request.role,
+            assets,
+            registered_ms: auth::now_ms(),
+        };
+        let record = app
+            .ask(|reply| Command::Register { record, reply })
+            .await?;
+        Ok(json_response(
+            StatusCode::CREATED,
+            participant_view(&app, &record),
+        ))
+    }
+    .await;
+    result.unwrap_or_else(IntoResponse::into_response)
+}
+
+async fn participants(
+    Extract(app): Extract<App>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Response {
+    let result = (|| -> Result<Response, Problem> {
+        let caller = authenticate(&app, &method, &uri, &headers, b"")?;
+        require(
+            &caller,
+            &[Role::Operator, Role::Auditor, Role::Dso],
+            "listing participants",
+        )?;
+        let state = app.read();
+        let mut list: Vec<&ParticipantRecord> = state.participants.values().collect();
+        list.sort_by_key(|record| record.registered_ms);
+        let list: Vec<Value> = list
+            .into_iter()
+            .map(|record| participant_view(&app, record))
+            .collect();
+        Ok(ok(json!({ "participants": list })))
+    })();
+    result.unwrap_or_else(|problem: Problem| problem.into_response())
+}
+
+async fn me(Extract(app): Extract<App>, method: Method, uri: Uri, headers: HeaderMap) -> Response {
+    let result = (|| -> Result<Response, Problem> {
+        let caller = authenticate(&app, &method, &uri, &headers, b"")?;
+        let state = app.read();
+        let record = &state.participants[&caller.key];
+        Ok(ok(participant_view(&app, record)))
+    })();
+    result.unwrap_or_else(|problem: Problem| problem.into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TenderBody {
+    asset: String,
+    side: Side,
+    slot: u32,
+    #[serde(default)]
+    until_slot: Option<u32>,
+    #[serde(default)]
+    area: Option<String>,
+    #[serde(default)]
+    energy_kwh: Option<Value>,
+    #[serde(default)]
+    price: Option<Value>,
+    #[serde(default)]
+    curve: Option<Vec<CurvePoint>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CurvePoint {
+    price: Value,
+    energy_kwh: Value,
+}
+
+/// Largest energy of one tender step: 1 GWh.
+const MAX_ENERGY: i64 = 1_000_000 * 1_000_000;
+/// Largest absolute price: 1,000,000 per kWh.
+const MAX_PRICE: i64 = 1_000_000 * 1_000_000;
+
+fn check_price(price: i64, field: &str) -> Result<i64, Problem> {
+    if price.abs() > MAX_PRICE {
+        return Err(unprocessable(format!(
+            "{field}: must be between -1000000 and 1000000 per kWh"
+        )));
+    }
+    Ok(price)
+}
+
+/// The price steps of a tender: one step for a price and an energy; for a curve, one step per
+/// point (a buy curve's energy falls as the price rises, a sell curve's rises; each point
+/// adds the difference to its neighbour as a step at its price, so at any price the steps
+/// that trade add up to the curve's energy at that price).
+fn tender_legs(app: &Shared, body: &TenderBody) -> Result<(Vec<LegRecord>, bool), Problem> {
+    match (&body.energy_kwh, &body.price, &body.curve) {
+        (Some(energy), Some(price), None) => {
+            let energy = decimal(energy, "energy_kwh")?;
+            if energy <= 0 || energy > MAX_ENERGY {
+                return Err(unprocessable(
+                    "energy_kwh: must be greater than 0 and at most 1000000",
+                ));
+            }
+            let price = check_price(decimal(price, "price")?, "price")?;
+            Ok((
+                vec![LegRecord {
+                    price,
+                    energy,
+                    filled: 0,
+                }],
+                false,
+            ))
+        }
+        (None, None, Some(points)) => {
+            if points.is_empty() || points.len() > app.limits.legs_per_tender {
+                return Err(unprocessable(format!(
+                    "curve: must have 1 to {} points",
+                    app.limits.legs_per_tender
+                )));
+            }
+            let mut parsed = Vec::with_capacity(points.len());
+            for (index, point) in points.iter().enumerate() {
+                let price = check_price(
+                    decimal(&point.price, &format!("curve[{index}].price"))?,
+                    &format!("curve[{index}].price"),
+                )?;
+                let energy = decimal(&point.energy_kwh, &format!("curve[{index}].energy_kwh"))?;
+                if !(0..=MAX_ENERGY).contains(&energy) {
+                    return Err(unprocessable(format!(
+                        "curve[{index}].energy_kwh: must be between 0 and 1000000"
+                    )));
+                }
+                if let Some(&(previous, previous_energy)) = parsed.last() {
+                    if price <= previous {
+                        return Err(unprocessable(format!(
+                            "curve[{index}].price: points must be in increasing order of price"
+                        )));
+                    }
+                    let monotone = match body.side {
+                        Side::Buy => energy <= previous_energy,
+                        Side::Sell => energy >= previous_energy,
+                    };
+                    if !monotone {
+                        return Err(unprocessable(format!(
+                            "curve[{index}].energy_kwh: a {} curve's energy must {} as the price rises",
+                            if body.side == Side::Buy { "buy" } else { "sell" },
+                            if body.side == Side::Buy {
+                                "not increase"
+                            } else {
+                                "not decrease"
+                            }
+                        )));
+                    }
+                }
+                parsed.push((price, energy));
+            }
+            let mut legs = Vec::new();
+            for (index, &(price, energy)) in parsed.iter().enumerate() {
+                let step = match body.side {
+                    Side::Buy => energy - parsed.get(index + 1).map_or(0, |next| next.1),
+                    Side::Sell => energy - if index == 0 { 0 } else { parsed[index - 1].1 },
+                };
+                if step > 0 {
+                    legs.push(LegRecord {
+                        price,
+                        energy: step,
+                        filled: 0,
+                    });
+                }
+            }
+            if legs.is_empty() {
+                return Err(unprocessable("curve: has no energy at any price"));
+            }
+            Ok((legs, true))
+        }
+        _ => Err(unprocessable(
+            "a tender has either `energy_kwh` and `price`, or a `curve` of points",
+        )),
+    }
+}
+
+async fn create_tenders(
+    Extract(app): Extract<App>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let result: Result<Response, Problem> = async {
+        let caller = authenticate(&app, &method, &uri, &headers, &body)?;
+        require(&caller, &[Role::Participant], "placing a tender")?;
+        let request: TenderBody = decode(&body)?;
+        let Some(&asset) = app.asset_by_path.get(&request.asset) else {
+            return Err(Problem::new(
+                422,
+                "unknown asset",
+                format!("asset: no asset `{}` (see /v1/assets)", request.asset),
+            ));
+        };
+        let area = app.topology.assets[asset as usize].area;
+        if let Some(path) = &request.area {
+            let Some(&named) = app.area_by_path.get(path) else {
+                return Err(Problem::new(
+                    422,
+                    "unknown area",
+                    format!("area: no area `{path}` (see /v1/areas)"),
+                ));
+            };
+            if named != area.0 {
+                return Err(Problem::new(
+                    422,
+                    "wrong area",
+                    format!(
+                        "area: asset `{}` trades in `{}`, not in `{path}`",
+                        request.asset,
+                        app.topology.areas[area.index()].path
+                    ),
+                ));
+            }
+        }
+        let last = request.until_slot.unwrap_or(request.slot);
+        if last < request.slot || last - request.slot >= app.limits.slots_per_tender {
+            return Err(unprocessable(format!(
+                "until_slot: must be from slot to slot + {}",
+                app.limits.slots_per_tender - 1
+            )));
+        }
+        let (legs, curve) = tender_legs(&app, &request)?;
+        let tenders: Vec<NewTender> = (request.slot..=last)
+            .map(|slot| NewTender {
+                asset,
+                side: request.side,
+                slot,
+                legs: legs.clone(),
+                curve,
+            })
+            .collect();
+        let owner = caller.key;
+        let records = app
+            .ask(|reply| Command::Tenders {
+                owner,
+                tenders,
+                reply,
+            })
+            .await?;
+        let views: Vec<Value> = records
+            .iter()
+            .map(|record| tender_view(&app, record))
+            .collect();
+        Ok(json_response(
+            StatusCode::CREATED,
+            json!({ "tenders": views }),
+        ))
+    }
+    .await;
+    result.unwrap_or_else(IntoResponse::into_response)
+}
+
+async fn list_tenders(
+    Extract(app): Extract<App>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Response {
+    let result = (|| -> Result<Response, Problem> {
+        let caller = authenticate(&app, &method, &uri, &headers, b"")?;
+        let mut slot = None;
+        let mut status = None;
+        for (key, value) in query(&uri) {
+            match key.as_str() {
+                "slot" => {
+                    slot = Some(value.parse::<u32>().map_err(|_| {
+                        bad_request(format!("query `slot`: `{value}` is not a slot number"))
+                    })?)
+                }
+                "status" => {
+                    status = Some(
+                        serde_json::from_value::<TenderStatus>(Value::String(value.clone()))
+                            .map_err(|_| {
+                                bad_request(format!(
+                                    "query `status`: `{value}` is not one of waiting, open, cancelled, closed"
+                                ))
+                            })?,
+                    )
+                }
+                other => {
+                    return Err(bad_request(format!(
+                        "unknown query parameter `{other}`; this route takes slot, status"
+                    )));
+                }
+            }
+        }
+        let state = app.read();
+        let keep = |tender: &&TenderRecord| {
+            slot.is_none_or(|slot| tender.slot == slot)
+                && status.is_none_or(|status| tender.status == status)
+        };
+        let list: Vec<Value> = if caller.role.reads_all() {
+            state
+                .tenders
+                .values()
+                .filter(keep)
+                .map(|tender| tender_view(&app, tender))
+                .collect()
+        } else {
+            state
+                .tenders_by_owner
+                .get(&caller.key)
+                .into_iter()
+                .flatten()
+                .map(|id| &state.tenders[id])
+                .filter(keep)
+                .map(|tender| tender_view(&app, tender))
+                .collect()
+        };
+        Ok(ok(json!({ "tenders": list })))
+    })();
+    result.unwrap_or_else(|problem: Problem| problem.into_response())
+}
+
+fn tender_id(text: &str) -> Result<u64, Problem> {
+    text.parse::<u64>().map_err(|_| {
+        Problem::new(
+            404,
+            "no such tender",
+            format!("`{text}` is not a tender number"),
+        )
+    })
+}
+
+async fn show_tender(
+    Extract(app): Extract<App>,
+    axum::extract::Path(id): axum::extract::Path<String>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Response {
+    let result = (|| -> Result<Response, Problem> {
+        let caller = authenticate(&app, &method, &uri, &headers, b"")?;
+        let id = tender_id(&id)?;
+        let state = app.read();
+        match state.tenders.get(&id) {
+            Some(tender) if caller.role.reads_all() || tender.owner == caller.key => {
+                Ok(ok(tender_view(&app, tender)))
+            }
+            // Another participant's tender is answered like a missing one: its existence is
+            // not revealed.
+            _ => Err(Problem::new(
+                404,
+                "no such tender",
+                format!("you have no tender {id}"),
+            )),
+        }
+    })();
+    result.unwrap_or_else(|problem: Problem| problem.into_response())
+}
+
+async fn cancel_tender(
+    Extract(app): Extract<App>,
+    axum::extract::Path(id): axum::extract::Path<String>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let result: Result<Response, Problem> = async {
+        let caller = authenticate(&app, &method, &uri, &headers, &body)?;
+        require(&caller, &[Role::Participant], "cancelling a tender")?;
+        let id = tender_id(&id)?;
+        let owner = caller.key;
+        let record = app
+            .ask(|reply| Command::Cancel { owner, id, reply })
+            .await?;
+        Ok(ok(tender_view(&app, &record)))
+    }
+    .await;
+    result.unwrap_or_else(IntoResponse::into_response)
+}
+
+async fn transactions(
+    Extract(app): Extract<App>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Response {
+    let result = (|| -> Result<Response, Problem> {
+        let caller = authenticate(&app, &method, &uri, &headers, b"")?;
+        let slot = slot_filter(&uri, &["slot"])?;
+        let state = app.read();
+        let mut list = Vec::new();
+        let mut push = |fill: &FillRecord, visible: &dyn Fn(u32) -> bool| {
+            if slot.is_some_and(|slot| fill.slot != slot) {
+                return;
+            }
+            if visible(fill.buyer) {
+                list.push(transaction_view(&app, fill, Side::Buy));
+            }
+            if visible(fill.seller) {
+                list.push(transaction_view(&app, fill, Side::Sell));
+            }
+        };
+        match visible_assets(&state, &caller) {
+            None => {
+                for fill in &state.fills {
+                    push(fill, &|_| true);
+                }
+            }
+            Some(assets) => {
+                let mut positions: Vec<usize> = assets
+                    .iter()
+                    .flat_map(|asset| state.fills_by_asset.get(asset).into_iter().flatten())
+                    .copied()
+                    .collect();
+                positions.sort_unstable();
+                positions.dedup();
+                for position in positions {
+                    push(&state.fills[position], &|asset| assets.contains(&asset));
+                }
+            }
+        }
+        Ok(ok(json!({ "transactions": list })))
+    })();
+    result.unwrap_or_else(|problem: Problem| problem.into_response())
+}
+
+async fn positions(
+    Extract(app): Extract<App>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Response {
+    let result = (|| -> Result<Response, Problem> {
+        let caller = authenticate(&app, &method, &uri, &headers, b"")?;
+        let slot = slot_filter(&uri, &["slot"])?;
+        let state = app.read();
+        let visible = visible_assets(&state, &caller);
+        let list: Vec<Value> = state
+            .positions
+            .iter()
+            .filter(|((asset, position_slot), _)| {
+                slot.is_none_or(|slot| *position_slot == slot)
+                    && visible
+                        .as_ref()
+                        .is_none_or(|assets| assets.contains(asset))
+            })
+            .map(|((asset, slot), (bought, sold))| {
+                json!({
+                    "asset": app.topology.assets[*asset as usize].path,
+                    "slot": slot,
+                    "bought_kwh": kwh(*bought),
+                    "sold_kwh": kwh(*sold),
+                    "net_kwh": kwh(bought - sold),
+                })
+            })
+            .collect();
+        Ok(ok(json!({ "positions": list })))
+    })();
+    result.unwrap_or_else(|problem: Problem| problem.into_response())
+}
+
+fn bill_view(app: &Shared, asset: u32, bill: &Bill) -> Value {
+    json!({
+        "asset": app.topology.assets[asset as usize].path,
+        "bought_kwh": kwh(bill.bought),
+        "sold_kwh": kwh(bill.sold),
+        "paid": money(bill.paid),
+        "received": money(bill.received),
+        "fees": money(bill.fees),
+        "imbalance_kwh": kwh(bill.imbalance_energy),
+        "imbalance_paid": money(bill.imbalance_paid),
+        "net_cost": money(bill.paid - bill.received + bill.imbalance_paid),
+    })
+}
+
+async fn bills(Extract(app): Extract<App>, method: Method, uri: Uri, headers: HeaderMap) -> Response {
+    let result = (|| -> Result<Response, Problem> {
+        let caller = authenticate(&app, &method, &uri, &headers, b"")?;
+        slot_filter(&uri, &[])?;
+        let state = app.read();
+        let assets: Vec<u32> = match visible_assets(&state, &caller) {
+            Some(assets) => assets,
+            None => {
+                let mut all: Vec<u32> = state.bills.keys().copied().collect();
+                all.sort_unstable();
+                all
+            }
+        };
+        let list: Vec<Value> = assets
+            .iter()
+            .map(|asset| {
+                bill_view(
+                    &app,
+                    *asset,
+                    &state.bills.get(asset).copied().unwrap_or_default(),
+                )
+            })
+            .collect();
+        Ok(ok(json!({ "bills": list })))
+    })();
+    result.unwrap_or_else(|problem: Problem| problem.into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DeliveriesBody {
+    readings: Vec<Reading>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Reading {
+    slot: u32,
+    asset: String,
+    energy_in_kwh: Value,
+    energy_out_kwh: Value,
+    #[serde(default)]
+    data_hash: Option<String>,
+}
+
+fn delivery_view(app: &Shared, record: &DeliveryRecord) -> Value {
+    json!({
+        "slot": record.slot,
+        "asset": app.topology.assets[record.asset as usize].path,
+        "energy_in_kwh": kwh(record.energy_in),
+        "energy_out_kwh": kwh(record.energy_out),
+        "data_hash": record.data_hash,
+        "imbalance_kwh": record.imbalance.map(|(energy, _)| kwh(energy)),
+        "imbalance_paid": record.imbalance.map(|(_, paid)| money(paid)),
+        "posted": time_text(record.posted_ms),
+    })
+}
+
+async fn post_deliveries(
+    Extract(app): Extract<App>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let result: Result<Response, Problem> = async {
+        let caller = authenticate(&app, &method, &uri, &headers, &body)?;
+        require(&caller, &[Role::Dso], "posting meter readings")?;
+        let request: DeliveriesBody = decode(&body)?;
+        if request.readings.is_empty() || request.readings.len() > 10_000 {
+            return Err(unprocessable("readings: must hold 1 to 10000 readings"));
+        }
+        let now = auth::now_ms();
+        let mut records = Vec::with_capacity(request.readings.len());
+        for (index, reading) in request.readings.iter().enumerate() {
+            let Some(&asset) = app.asset_by_path.get(&reading.asset) else {
+                return Err(Problem::new(
+                    422,
+                    "unknown asset",
+                    format!("readings[{index}].asset: no asset `{}`", reading.asset),
+                ));
+            };
+            let energy_in = decimal(
+                &reading.energy_in_kwh,
+                &format!("readings[{index}].energy_in_kwh"),
+            )?;
+            let energy_out = decimal(
+                &reading.energy_out_kwh,
+                &format!("readings[{index}].energy_out_kwh"),
+            )?;
+            for (value, field) in [(energy_in, "energy_in_kwh"), (energy_out, "energy_out_kwh")] {
+                if !(0..=MAX_ENERGY).contains(&value) {
+                    return Err(unprocessable(format!(
+                        "readings[{index}].{field}: must be between 0 and 1000000"
+                    )));
+                }
+            }
+            if let Some(hash) = &reading.data_hash
+                && (hash.len() != 64 || !hash.bytes().all(|byte| byte.is_ascii_hexdigit()))
+            {
+                return Err(unprocessable(format!(
+                    "readings[{index}].data_hash: must be 64 hex digits (a SHA-256 hash)"
+                )));
+            }
+            records.push(DeliveryRecord {
+                slot: reading.slot,
+                asset,
+                energy_in,
+                energy_out,
+                data_hash: reading.data_hash.as_ref().map(|hash| hash.to_lowercase()),
+                imbalance: None,
+                posted_by: caller.key.clone(),
+                posted_ms: now,
+            });
+        }
+        let records = app
+            .ask(|reply| Command::Deliveries { records, reply })
+            .await?;
+        let views: Vec<Value> = records
+            .iter()
+            .map(|record| delivery_view(&app, record))
+            .collect();
+        Ok(json_response(
+            StatusCode::CREATED,
+            json!({ "deliveries": views }),
+        ))
+    }
+    .await;
+    result.unwrap_or_else(IntoResponse::into_response)
+}
+
+async fn deliveries(
+    Extract(app): Extract<App>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Response {
+    let result = (|| -> Result<Response, Problem> {
+        let caller = authenticate(&app, &method, &uri, &headers, b"")?;
+        let slot = slot_filter(&uri, &["slot"])?;
+        let state = app.read();
+        let visible = visible_assets(&state, &caller);
+        let list: Vec<Value> = state
+            .deliveries
+            .values()
+            .filter(|record| {
+                slot.is_none_or(|slot| record.slot == slot)
+                    && visible
+                        .as_ref()
+                        .is_none_or(|assets| assets.contains(&record.asset))
+            })
+            .map(|record| delivery_view(&app, record))
+            .collect();
+        Ok(ok(json!({ "deliveries": list })))
+    })();
+    result.unwrap_or_else(|problem: Problem| problem.into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct GridEventBody {
+    area: String,
+    action: GridAction,
+}
+
+async fn grid_event(
+    Extract(app): Extract<App>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let result: Result<Response, Problem> = async {
+        let caller = authenticate(&app, &method, &uri, &headers, &body)?;
+        require(&caller, &[Role::Dso], "islanding or reconnecting an area")?;
+        let request: GridEventBody = decode(&body)?;
+        let Some(&area) = app.area_by_path.get(&request.area) else {
+            return Err(Problem::new(
+                422,
+                "unknown area",
+                format!("area: no area `{}` (see /v1/areas)", request.area),
+            ));
+        };
+        if area == 0 {
+            return Err(unprocessable(
+                "area: the root area has no parent to island from",
+            ));
+        }
+        let event = GridEvent {
+            id: 0,
+            area,
+            action: request.action,
+            from_slot: 0,
+            posted_by: caller.key,
+            posted_ms: auth::now_ms(),
+        };
+        let event = app.ask(|reply| Command::Grid { event, reply }).await?;
+        Ok(json_response(
+            StatusCode::CREATED,
+            grid_event_view(&app, &event),
+        ))
+    }
+    .await;
+    result.unwrap_or_else(IntoResponse::into_response)
+}
+
+// ---------------------------------------------------------------------------------------------
+// The event stream.
+
+async fn stream(Extract(app): Extract<App>, request: Request) -> Response {
+    let (mut parts, _body) = request.into_parts();
+    // Anonymous subscribers get ticks and market results; a signed upgrade request also gets
+    // the key's own fills (all fills for roles that read everything).
+    let anonymous = {
+        let header = |name: &str| parts.headers.get(name).is_none();
+        header(auth::KEY) && header(auth::SIGNATURE)
+    };
+    let caller = if anonymous {
+        None
+    } else {
+        match authenticate(&app, &parts.method, &parts.uri, &parts.headers, b"") {
+            Ok(caller) => Some(caller),
+            Err(problem) => return problem.into_response(),
+        }
+    };
+    let upgrade = match WebSocketUpgrade::from_request_parts(&mut parts, &app).await {
+        Ok(upgrade) => upgrade,
+        Err(rejection) => {
+            return Problem::new(
+                400,
+                "not a WebSocket request",
+                format!("/v1/stream is a WebSocket: {rejection}"),
+            )
+            .into_response();
+        }
+    };
+    let events = app.events.subscribe();
+    upgrade.on_upgrade(move |socket| forward_events(app, socket, events, caller))
+}
+
+async fn forward_events(
+    app: App,
+    mut socket: WebSocket,
+    mut events: tokio::sync::broadcast::Receiver<Arc<Event>>,
+    caller: Option<Caller>,
+) {
+    loop {
+        let event = tokio::select! {
+            event = events.recv() => event,
+            incoming = socket.recv() => match incoming {
+                Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return,
+                Some(Ok(_)) => continue,
+            },
+        };
+        let event = match event {
+            Ok(event) => event,
+            Err(tokio::sync::broadcast::error::RecvError::Lagged(missed)) => {
+                let notice = json!({ "type": "lagged", "missed": missed }).to_string();
+                if socket.send(Message::Text(notice.into())).await.is_err() {
+                    return;
+                }
+                continue;
+            }
+            Err(_) => return,
+        };
+        // A fill goes out as a transaction per side the subscriber may see: its own side,
+        // or both for roles that read everything. Anonymous subscribers see none.
+        let texts: Vec<String> = match event.as_ref() {
+            Event::Fill { fill, owners } => {
+                let Some(caller) = &caller else { continue };
+                [(Side::Buy, &owners[0]), (Side::Sell, &owners[1])]
+                    .into_iter()
+                    .filter(|(_, owner)| {
+                        caller.role.reads_all() || owner.as_deref() == Some(caller.key.as_str())
+                    })
+                    .map(|(side, _)| {
+                        let mut view = transaction_view(&app, fill, side);
+                        view["type"] = json!("transaction");
+                        view.to_string()
+                    })
+                    .collect()
+            }
+            other => vec![serde_json::to_string(other).expect("events serialize")],
+        };
+        for text in texts {
+            if socket.send(Message::Text(text.into())).await.is_err() {
+                return;
+            }
+        }
+    }
+}

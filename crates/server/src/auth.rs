@@ -1,0 +1,323 @@
+//! Signed requests.
+//!
+//! Every request that acts for a key carries four headers:
+//!
+//! | header | value |
+//! | --- | --- |
+//! | `x-nestgrid-key` | the signer's ed25519 public key, 64 hex digits |
+//! | `x-nestgrid-timestamp` | milliseconds since 1970-01-01 UTC when it was signed |
+//! | `x-nestgrid-nonce` | 8 to 64 characters from `A-Z a-z 0-9 - _`, never reused by the key |
+//! | `x-nestgrid-signature` | ed25519 signature, 128 hex digits |
+//!
+//! The signed bytes are the domain tag's length as a 4-byte little-endian integer, the domain
+//! tag `nestgrid-api-v1` itself, and the message `METHOD\nPATH\nTIMESTAMP\nNONCE\nSHA256(BODY)`
+//! (the path with its query string, the body's hash as 64 lowercase hex digits: the hash of
+//! nothing for requests without a body). This is the ledger's signing rule with another domain
+//! tag, so a request signature is never a valid transaction signature and back. A
+//! request is refused when its timestamp is more than [`DEFAULT_WINDOW_MS`] from the server's
+//! clock or when its key used the nonce before inside that window: a captured request cannot
+//! be replayed, and a server only has to remember a window's nonces.
+
+use nestgrid_ledger::{Keypair, PublicKey, Signature};
+use sha2::{Digest, Sha256};
+use std::collections::{HashMap, VecDeque};
+use std::sync::Mutex;
+
+/// Domain tag of request signatures (never valid for ledger transactions and back).
+pub const DOMAIN: &[u8] = b"nestgrid-api-v1";
+/// Header with the signer's public key.
+pub const KEY: &str = "x-nestgrid-key";
+/// Header with the signing time (ms since the Unix epoch).
+pub const TIMESTAMP: &str = "x-nestgrid-timestamp";
+/// Header with the nonce.
+pub const NONCE: &str = "x-nestgrid-nonce";
+/// Header with the signature.
+pub const SIGNATURE: &str = "x-nestgrid-signature";
+/// How far a request's timestamp may be from the server's clock.
+pub const DEFAULT_WINDOW_MS: i64 = 30_000;
+
+/// The bytes a request signature covers.
+pub fn message(method: &str, path: &str, timestamp_ms: i64, nonce: &str, body: &[u8]) -> Vec<u8> {
+    let hash = hex::encode(Sha256::digest(body));
+    format!("{method}\n{path}\n{timestamp_ms}\n{nonce}\n{hash}").into_bytes()
+}
+
+/// The four headers of a request signed by `keypair`.
+pub fn sign(
+    keypair: &Keypair,
+    method: &str,
+    path: &str,
+    body: &[u8],
+    timestamp_ms: i64,
+    nonce: &str,
+) -> [(&'static str, String); 4] {
+    let signature = keypair.sign(DOMAIN, &message(method, path, timestamp_ms, nonce, body));
+    [
+        (KEY, keypair.public().to_hex()),
+        (TIMESTAMP, timestamp_ms.to_string()),
+        (NONCE, nonce.to_string()),
+        (SIGNATURE, hex::encode(signature.0)),
+    ]
+}
+
+/// A fresh random nonce (22 characters).
+pub fn new_nonce() -> String {
+    let mut bytes = [0u8; 16];
+    getrandom::fill(&mut bytes).expect("the operating system's random source works");
+    hex::encode(bytes)
+}
+
+/// Milliseconds since the Unix epoch, now.
+pub fn now_ms() -> i64 {
+    jiff::Timestamp::now().as_millisecond()
+}
+
+/// Why a request's signature was refused. Each is answered with `401`.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum AuthError {
+    /// A header is missing.
+    #[error("header `{0}` is missing: requests that act for a key are signed (see /docs)")]
+    Missing(&'static str),
+    /// A header is not in its format.
+    #[error("header `{header}` {problem}")]
+    Malformed {
+        /// The header.
+        header: &'static str,
+        /// What is wrong.
+        problem: &'static str,
+    },
+    /// The signature does not verify for the key over this request.
+    #[error(
+        "the signature does not match this key and request (method, path with query, timestamp, nonce, body hash)"
+    )]
+    BadSignature,
+    /// The timestamp is outside the window.
+    #[error("the timestamp is {skew_ms} ms from the server's clock; at most {window_ms} ms is accepted")]
+    Stale {
+        /// Request time minus server time.
+        skew_ms: i64,
+        /// The window.
+        window_ms: i64,
+    },
+    /// The nonce was used before.
+    #[error("this key already used nonce `{0}`: a request is accepted once")]
+    Replayed(String),
+}
+
+/// The headers of a signed request, as received.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Received<'a> {
+    /// `x-nestgrid-key`.
+    pub key: Option<&'a str>,
+    /// `x-nestgrid-timestamp`.
+    pub timestamp: Option<&'a str>,
+    /// `x-nestgrid-nonce`.
+    pub nonce: Option<&'a str>,
+    /// `x-nestgrid-signature`.
+    pub signature: Option<&'a str>,
+}
+
+impl Received<'_> {
+    /// Whether the request carries none of the four headers (an anonymous request).
+    pub fn is_anonymous(&self) -> bool {
+        self.key.is_none()
+            && self.timestamp.is_none()
+            && self.nonce.is_none()
+            && self.signature.is_none()
+    }
+}
+
+/// Checks a request's signature and timestamp (not its nonce: see [`Nonces::admit`]).
+pub fn verify(
+    received: &Received,
+    method: &str,
+    path: &str,
+    body: &[u8],
+    now_ms: i64,
+    window_ms: i64,
+) -> Result<(PublicKey, String), AuthError> {
+    let key = received.key.ok_or(AuthError::Missing(KEY))?;
+    let timestamp = received.timestamp.ok_or(AuthError::Missing(TIMESTAMP))?;
+    let nonce = received.nonce.ok_or(AuthError::Missing(NONCE))?;
+    let signature = received.signature.ok_or(AuthError::Missing(SIGNATURE))?;
+    let key = PublicKey::from_hex(key).map_err(|_| AuthError::Malformed {
+        header: KEY,
+        problem: "is not an ed25519 public key (64 hex digits)",
+    })?;
+    let timestamp: i64 = timestamp.parse().map_err(|_| AuthError::Malformed {
+        header: TIMESTAMP,
+        problem: "is not a whole number of milliseconds since 1970-01-01 UTC",
+    })?;
+    if nonce.len() < 8
+        || nonce.len() > 64
+        || !nonce
+            .bytes()
+            .all(|byte| byte.is_ascii_alphanumeric() || byte == b'-' || byte == b'_')
+    {
+        return Err(AuthError::Malformed {
+            header: NONCE,
+            problem: "must be 8 to 64 characters from A-Z a-z 0-9 - _",
+        });
+    }
+    let mut bytes = [0u8; 64];
+    if signature.len() != 128 || hex::decode_to_slice(signature, &mut bytes).is_err() {
+        return Err(AuthError::Malformed {
+            header: SIGNATURE,
+            problem: "is not an ed25519 signature (128 hex digits)",
+        });
+    }
+    let skew = timestamp.saturating_sub(now_ms);
+    if skew.abs() > window_ms {
+        return Err(AuthError::Stale {
+            skew_ms: skew,
+            window_ms,
+        });
+    }
+    if !key.verify(
+        DOMAIN,
+        &message(method, path, timestamp, nonce, body),
+        &Signature(bytes),
+    ) {
+        return Err(AuthError::BadSignature);
+    }
+    Ok((key, nonce.to_string()))
+}
+
+/// What a key did recently: its nonces inside the window and its request budget.
+#[derive(Default)]
+struct KeyRecord {
+    nonces: HashMap<String, i64>,
+    expiry: VecDeque<(i64, String)>,
+    /// Requests left in the current second, and which second that is.
+    budget: u32,
+    second: i64,
+}
+
+/// Why [`Nonces::admit`] refused a request.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Admission {
+    /// The nonce was seen before.
+    Replayed,
+    /// The key used its requests for this second.
+    RateLimited,
+}
+
+/// Nonces seen per key inside the window, and each key's requests per second. Sharded so that
+/// concurrent requests of different keys rarely wait for each other.
+pub struct Nonces {
+    shards: Vec<Mutex<HashMap<[u8; 32], KeyRecord>>>,
+    window_ms: i64,
+    per_second: u32,
+}
+
+impl Nonces {
+    /// Remembers nonces for `window_ms` (twice the timestamp window covers both sides of it)
+    /// and allows `per_second` requests per key and second.
+    pub fn new(window_ms: i64, per_second: u32) -> Self {
+        Nonces {
+            shards: (0..64).map(|_| Mutex::new(HashMap::new())).collect(),
+            window_ms,
+            per_second,
+        }
+    }
+
+    /// Admits one request of `key` with `nonce` at `now_ms`: refused if the nonce was used
+    /// inside the window or the key is over its rate.
+    pub fn admit(&self, key: &PublicKey, nonce: &str, now_ms: i64) -> Result<(), Admission> {
+        let shard = &self.shards[key.0[0] as usize % self.shards.len()];
+        let mut shard = shard.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let record = shard.entry(key.0).or_default();
+        let second = now_ms.div_euclid(1_000);
+        if record.second != second {
+            record.second = second;
+            record.budget = self.per_second;
+        }
+        while let Some((expires, _)) = record.expiry.front() {
+            if *expires > now_ms {
+                break;
+            }
+            let (_, old) = record.expiry.pop_front().expect("checked above");
+            record.nonces.remove(&old);
+        }
+        if record.nonces.contains_key(nonce) {
+            return Err(Admission::Replayed);
+        }
+        if record.budget == 0 {
+            return Err(Admission::RateLimited);
+        }
+        record.budget -= 1;
+        let expires = now_ms + 2 * self.window_ms;
+        record.nonces.insert(nonce.to_string(), expires);
+        record.expiry.push_back((expires, nonce.to_string()));
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn received(headers: &[(&'static str, String); 4]) -> Received<'_> {
+        Received {
+            key: Some(&headers[0].1),
+            timestamp: Some(&headers[1].1),
+            nonce: Some(&headers[2].1),
+            signature: Some(&headers[3].1),
+        }
+    }
+
+    #[test]
+    fn a_signed_request_verifies_and_any_change_breaks_it() {
+        let keypair = Keypair::derived(1, "agent");
+        let headers = sign(&keypair, "POST", "/v1/tenders", b"{}", 1_000, "nonce-0001");
+        let ok = verify(&received(&headers), "POST", "/v1/tenders", b"{}", 1_500, 30_000);
+        assert_eq!(ok, Ok((keypair.public(), "nonce-0001".to_string())));
+        for (method, path, body) in [
+            ("GET", "/v1/tenders", &b"{}"[..]),
+            ("POST", "/v1/tenders?all=1", b"{}"),
+            ("POST", "/v1/tenders", b"{ }"),
+        ] {
+            assert_eq!(
+                verify(&received(&headers), method, path, body, 1_500, 30_000),
+                Err(AuthError::BadSignature)
+            );
+        }
+        let mut other = headers.clone();
+        other[2].1 = "nonce-0002".into();
+        assert_eq!(
+            verify(&received(&other), "POST", "/v1/tenders", b"{}", 1_500, 30_000),
+            Err(AuthError::BadSignature)
+        );
+        assert!(matches!(
+            verify(&received(&headers), "POST", "/v1/tenders", b"{}", 40_000, 30_000),
+            Err(AuthError::Stale { .. })
+        ));
+    }
+
+    #[test]
+    fn nonces_are_accepted_once_and_forgotten_after_the_window() {
+        let key = Keypair::derived(1, "agent").public();
+        let nonces = Nonces::new(1_000, 100);
+        assert_eq!(nonces.admit(&key, "abcdefgh", 0), Ok(()));
+        assert_eq!(nonces.admit(&key, "abcdefgh", 10), Err(Admission::Replayed));
+        assert_eq!(nonces.admit(&key, "abcdefgi", 10), Ok(()));
+        // After twice the window the old nonce is forgotten (its timestamp is stale by then).
+        assert_eq!(nonces.admit(&key, "abcdefgh", 2_001), Ok(()));
+    }
+
+    #[test]
+    fn each_key_has_a_budget_per_second() {
+        let key = Keypair::derived(1, "agent").public();
+        let other = Keypair::derived(2, "agent").public();
+        let nonces = Nonces::new(1_000, 3);
+        for index in 0..3 {
+            assert_eq!(nonces.admit(&key, &format!("nonce-{index:04}"), 5), Ok(()));
+        }
+        assert_eq!(
+            nonces.admit(&key, "nonce-9999", 6),
+            Err(Admission::RateLimited)
+        );
+        assert_eq!(nonces.admit(&other, "nonce-9999", 6), Ok(()));
+        assert_eq!(nonces.admit(&key, "nonce-9999", 1_000), Ok(()));
+    }
+}

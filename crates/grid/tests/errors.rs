@@ -499,11 +499,15 @@ fn only_trading_assets_can_be_external() {
         "areas[1].external: only assets can be `external` (traded through the live exchange's API)"
     );
     assert_eq!(
-        error("areas: [{ name: Grid, external: true, grid_connection: { tariff: 0.3, feed_in: 0.05 } }]"),
+        error(
+            "areas: [{ name: Grid, external: true, grid_connection: { tariff: 0.3, feed_in: 0.05 } }]"
+        ),
         "areas[0].external: a grid connection trades at its tariff and cannot be external"
     );
     assert_eq!(
-        error(&format!("areas: [{GRID}, {{ name: L, external: yes please, load: {{ power_w: 5 }} }}]")),
+        error(&format!(
+            "areas: [{GRID}, {{ name: L, external: yes please, load: {{ power_w: 5 }} }}]"
+        )),
         "areas[1].external: invalid type: string \"yes please\", expected a boolean"
     );
 }

@@ -209,7 +209,11 @@ pub async fn run(
                         leg.price = price;
                         log(format!(
                             "slot {slot} tick {tick}: {} {} kWh at {}",
-                            if leg.leg.side == Side::Buy { "bid" } else { "offer" },
+                            if leg.leg.side == Side::Buy {
+                                "bid"
+                            } else {
+                                "offer"
+                            },
                             format_fixed(left, 1_000_000),
                             format_fixed(price, 1_000_000)
                         ));

@@ -841,7 +841,11 @@ fn tender_legs(app: &Shared, body: &TenderBody) -> Result<(Vec<LegRecord>, bool)
                     if !monotone {
                         return Err(unprocessable(format!(
                             "curve[{index}].energy_kwh: a {} curve's energy must {} as the price rises",
-                            if body.side == Side::Buy { "buy" } else { "sell" },
+                            if body.side == Side::Buy {
+                                "buy"
+                            } else {
+                                "sell"
+                            },
                             if body.side == Side::Buy {
                                 "not increase"
                             } else {
@@ -1137,9 +1141,7 @@ async fn positions(
             .iter()
             .filter(|((asset, position_slot), _)| {
                 slot.is_none_or(|slot| *position_slot == slot)
-                    && visible
-                        .as_ref()
-                        .is_none_or(|assets| assets.contains(asset))
+                    && visible.as_ref().is_none_or(|assets| assets.contains(asset))
             })
             .map(|((asset, slot), (bought, sold))| {
                 json!({
@@ -1170,7 +1172,12 @@ fn bill_view(app: &Shared, asset: u32, bill: &Bill) -> Value {
     })
 }
 
-async fn bills(Extract(app): Extract<App>, method: Method, uri: Uri, headers: HeaderMap) -> Response {
+async fn bills(
+    Extract(app): Extract<App>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Response {
     let result = (|| -> Result<Response, Problem> {
         let caller = authenticate(&app, &method, &uri, &headers, b"")?;
         slot_filter(&uri, &[])?;

@@ -92,7 +92,9 @@ pub enum AuthError {
     )]
     BadSignature,
     /// The timestamp is outside the window.
-    #[error("the timestamp is {skew_ms} ms from the server's clock; at most {window_ms} ms is accepted")]
+    #[error(
+        "the timestamp is {skew_ms} ms from the server's clock; at most {window_ms} ms is accepted"
+    )]
     Stale {
         /// Request time minus server time.
         skew_ms: i64,
@@ -184,7 +186,6 @@ pub fn verify(
 }
 
 /// What a key did recently: its nonces inside the window and its request budget.
-#[derive(Default)]
 struct KeyRecord {
     nonces: HashMap<String, i64>,
     expiry: VecDeque<(i64, String)>,
@@ -225,8 +226,16 @@ impl Nonces {
     /// inside the window or the key is over its rate.
     pub fn admit(&self, key: &PublicKey, nonce: &str, now_ms: i64) -> Result<(), Admission> {
         let shard = &self.shards[key.0[0] as usize % self.shards.len()];
-        let mut shard = shard.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        let record = shard.entry(key.0).or_default();
+        let mut shard = shard
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let record = shard.entry(key.0).or_insert_with(|| KeyRecord {
+            nonces: HashMap::new(),
+            expiry: VecDeque::new(),
+            budget: 0,
+            // No second yet: the first request starts one with a full budget.
+            second: i64::MIN,
+        });
         let second = now_ms.div_euclid(1_000);
         if record.second != second {
             record.second = second;
@@ -257,7 +266,7 @@ impl Nonces {
 mod tests {
     use super::*;
 
-    fn received(headers: &[(&'static str, String); 4]) -> Received<'_> {
+    fn received<'a>(headers: &'a [(&'static str, String); 4]) -> Received<'a> {
         Received {
             key: Some(&headers[0].1),
             timestamp: Some(&headers[1].1),
@@ -270,7 +279,14 @@ mod tests {
     fn a_signed_request_verifies_and_any_change_breaks_it() {
         let keypair = Keypair::derived(1, "agent");
         let headers = sign(&keypair, "POST", "/v1/tenders", b"{}", 1_000, "nonce-0001");
-        let ok = verify(&received(&headers), "POST", "/v1/tenders", b"{}", 1_500, 30_000);
+        let ok = verify(
+            &received(&headers),
+            "POST",
+            "/v1/tenders",
+            b"{}",
+            1_500,
+            30_000,
+        );
         assert_eq!(ok, Ok((keypair.public(), "nonce-0001".to_string())));
         for (method, path, body) in [
             ("GET", "/v1/tenders", &b"{}"[..]),
@@ -285,11 +301,25 @@ mod tests {
         let mut other = headers.clone();
         other[2].1 = "nonce-0002".into();
         assert_eq!(
-            verify(&received(&other), "POST", "/v1/tenders", b"{}", 1_500, 30_000),
+            verify(
+                &received(&other),
+                "POST",
+                "/v1/tenders",
+                b"{}",
+                1_500,
+                30_000
+            ),
             Err(AuthError::BadSignature)
         );
         assert!(matches!(
-            verify(&received(&headers), "POST", "/v1/tenders", b"{}", 40_000, 30_000),
+            verify(
+                &received(&headers),
+                "POST",
+                "/v1/tenders",
+                b"{}",
+                40_000,
+                30_000
+            ),
             Err(AuthError::Stale { .. })
         ));
     }

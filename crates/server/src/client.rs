@@ -60,6 +60,28 @@ impl Client {
         &self.base
     }
 
+    /// The signature headers for a request (none if the client has no key): for requests
+    /// made with another library, such as a WebSocket upgrade.
+    pub fn sign_headers(
+        &self,
+        method: &str,
+        path: &str,
+        body: &[u8],
+    ) -> Vec<(&'static str, String)> {
+        match &self.keypair {
+            None => Vec::new(),
+            Some(keypair) => auth::sign(
+                keypair,
+                method,
+                path,
+                body,
+                auth::now_ms(),
+                &auth::new_nonce(),
+            )
+            .to_vec(),
+        }
+    }
+
     /// A signed request (unsigned if the client has no key). `path` includes any query.
     pub async fn send(
         &self,
@@ -67,7 +89,9 @@ impl Client {
         path: &str,
         body: Option<&Value>,
     ) -> Result<Answer, ClientError> {
-        let bytes = body.map(|body| body.to_string().into_bytes()).unwrap_or_default();
+        let bytes = body
+            .map(|body| body.to_string().into_bytes())
+            .unwrap_or_default();
         self.send_raw(method, path, bytes, &auth::new_nonce(), auth::now_ms())
             .await
     }

@@ -876,7 +876,12 @@ impl Market {
         {
             let state = self.shared.read();
             next_tender = state.next_tender;
-            next_event = state.events.iter().map(|event| event.id + 1).max().unwrap_or(0);
+            next_event = state
+                .events
+                .iter()
+                .map(|event| event.id + 1)
+                .max()
+                .unwrap_or(0);
             let closed_before = state.clock.closed;
             let now = now_ms();
             for command in batch {
@@ -895,9 +900,9 @@ impl Market {
                             (open, window_over, closed_before),
                         );
                         match checked {
-                            Err(problem) => answers.push(Answer::Failed(reply_erased(
-                                reply, problem,
-                            ))),
+                            Err(problem) => {
+                                answers.push(Answer::Failed(reply_erased(reply, problem)))
+                            }
                             Ok(()) => {
                                 let mut records = Vec::with_capacity(tenders.len());
                                 for tender in tenders {

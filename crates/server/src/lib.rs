@@ -127,7 +127,9 @@ fn timeline_for(now_ms: i64, slot_seconds: u32, tick_seconds: u32, speed: f64) -
 
 fn load(config: &ServeConfig, start_ms: Option<i64>) -> Result<Topology, ServeError> {
     let start = start_ms
-        .map(|ms| jiff::Timestamp::from_millisecond(ms).map_err(|e| ServeError::Data(e.to_string())))
+        .map(|ms| {
+            jiff::Timestamp::from_millisecond(ms).map_err(|e| ServeError::Data(e.to_string()))
+        })
         .transpose()?;
     nestgrid_grid::load_str(
         &config.scenario,
@@ -150,8 +152,11 @@ impl Server {
                 config.speed
             )));
         }
-        let store = Store::open(&config.data_dir).map_err(|error| ServeError::Data(error.to_string()))?;
-        let loaded = store.load().map_err(|error| ServeError::Data(error.to_string()))?;
+        let store =
+            Store::open(&config.data_dir).map_err(|error| ServeError::Data(error.to_string()))?;
+        let loaded = store
+            .load()
+            .map_err(|error| ServeError::Data(error.to_string()))?;
         let fingerprint = hex::encode(Sha256::digest(config.scenario.as_bytes()));
         let mut generated_keys = Vec::new();
         let (topology, timeline, loaded) = match loaded.timeline {
@@ -193,7 +198,9 @@ impl Server {
                 store
                     .write(&puts)
                     .map_err(|error| ServeError::Data(error.to_string()))?;
-                let loaded = store.load().map_err(|error| ServeError::Data(error.to_string()))?;
+                let loaded = store
+                    .load()
+                    .map_err(|error| ServeError::Data(error.to_string()))?;
                 (topology, timeline, loaded)
             }
         };
@@ -324,7 +331,8 @@ pub fn write_key_file(path: &Path, keypair: &Keypair) -> std::io::Result<()> {
 
 /// Reads a key file.
 pub fn read_key_file(path: &Path) -> Result<Keypair, String> {
-    let text = std::fs::read_to_string(path).map_err(|error| format!("{}: {error}", path.display()))?;
+    let text =
+        std::fs::read_to_string(path).map_err(|error| format!("{}: {error}", path.display()))?;
     let file: KeyFile = serde_json::from_str(&text)
         .map_err(|error| format!("{}: not a key file: {error}", path.display()))?;
     file.keypair()

@@ -566,7 +566,7 @@ impl<'t> Engine<'t> {
         }
         self.islanded.clone_from(&self.islanded_next);
         self.next_tick = 0;
-        if slot == 0 || !self.seen_constant {
+        if self.seen.is_empty() || !self.seen_constant {
             self.seen = seen_prices(self.topology, slot);
         }
         self.orders.clear();

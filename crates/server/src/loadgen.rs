@@ -99,8 +99,16 @@ pub async fn run(config: LoadConfig, operator: Keypair) -> Result<LoadReport, St
             });
             let admin = admin.clone();
             pending.push(tokio::spawn(async move {
-                let answer = admin.send("POST", "/v1/participants", Some(&body)).await;
-                (answer, keypair)
+                // The operator's key has a request budget too: wait and retry when over it.
+                loop {
+                    let answer = admin.send("POST", "/v1/participants", Some(&body)).await;
+                    match &answer {
+                        Ok(answer) if answer.status == 429 || answer.status == 503 => {
+                            tokio::time::sleep(Duration::from_millis(200)).await;
+                        }
+                        _ => return (answer, keypair),
+                    }
+                }
             }));
         }
         for (task, asset) in pending.into_iter().zip(chunk) {

@@ -61,6 +61,36 @@ pub struct AgentArgs {
     slots: Option<u32>,
 }
 
+/// Arguments of `nestgrid register`.
+#[derive(Args)]
+pub struct RegisterArgs {
+    /// The key file of the key to register (or give --public-key).
+    #[arg(
+        long,
+        conflicts_with = "public_key",
+        required_unless_present = "public_key"
+    )]
+    key: Option<PathBuf>,
+    /// The public key to register (64 hex digits).
+    #[arg(long)]
+    public_key: Option<String>,
+    /// Assets the key trades (full paths; repeat for several). They must be `external`.
+    #[arg(long)]
+    asset: Vec<String>,
+    /// A name for people.
+    #[arg(long, default_value = "participant")]
+    name: String,
+    /// participant, dso or auditor.
+    #[arg(long, default_value = "participant")]
+    role: String,
+    /// The operator's key file (written to DATA/keys/operator.key at the first start).
+    #[arg(long, default_value = "exchange/keys/operator.key")]
+    operator_key: PathBuf,
+    /// The exchange's URL.
+    #[arg(long, default_value = "http://127.0.0.1:8080")]
+    server: String,
+}
+
 /// Arguments of `nestgrid loadgen`.
 #[derive(Args)]
 pub struct LoadgenArgs {
@@ -236,5 +266,47 @@ pub fn loadgen(args: LoadgenArgs) -> Result<()> {
             );
         }
     }
+    Ok(())
+}
+
+pub fn register(args: RegisterArgs) -> Result<()> {
+    let operator = read_key_file(&args.operator_key).map_err(anyhow::Error::msg)?;
+    let public_key = match (&args.key, &args.public_key) {
+        (Some(path), _) => read_key_file(path)
+            .map_err(anyhow::Error::msg)?
+            .public()
+            .to_hex(),
+        (None, Some(key)) => key.clone(),
+        (None, None) => bail!("give --key FILE or --public-key HEX"),
+    };
+    let body = serde_json::json!({
+        "public_key": public_key,
+        "name": args.name,
+        "role": args.role,
+        "assets": args.asset,
+    });
+    let answer = runtime()?.block_on(async {
+        nestgrid_server::client::Client::new(&args.server, Some(operator))
+            .send("POST", "/v1/participants", Some(&body))
+            .await
+    })?;
+    if answer.status != 201 {
+        bail!(
+            "the exchange refused the registration ({} {}): {}",
+            answer.status,
+            answer.body["title"].as_str().unwrap_or(""),
+            answer.body["detail"].as_str().unwrap_or("")
+        );
+    }
+    println!(
+        "registered {} as {} for {}",
+        public_key,
+        args.role,
+        if args.asset.is_empty() {
+            "no assets".to_string()
+        } else {
+            args.asset.join(", ")
+        }
+    );
     Ok(())
 }

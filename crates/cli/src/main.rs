@@ -98,6 +98,8 @@ enum Command {
     /// Serve a scenario's markets live on the wall clock over a signed HTTP API
     /// (docs/exchange.md).
     Serve(exchange::ServeArgs),
+    /// Register a key with a running exchange (signed with the operator's key).
+    Register(exchange::RegisterArgs),
     /// Trade one external asset of a running exchange with the simulator's strategy for it.
     Agent(exchange::AgentArgs),
     /// Load a running exchange with many agents placing tenders; report rate and latency.
@@ -169,6 +171,7 @@ fn main() {
         Command::Keygen(args) => ledger::keygen(args),
         Command::Serve(args) => exchange::serve(args),
         Command::Agent(args) => exchange::agent(args),
+        Command::Register(args) => exchange::register(args),
         Command::Loadgen(args) => exchange::loadgen(args),
     };
     if let Err(error) = result {

@@ -109,6 +109,10 @@ pub struct LoadgenArgs {
     /// Seconds of load before measuring.
     #[arg(long, default_value_t = 3.0)]
     warmup: f64,
+    /// Tenders per second to offer in total (paced); without it, each agent sends as soon as
+    /// its last tender was answered.
+    #[arg(long)]
+    rate: Option<f64>,
     /// Print the report as JSON.
     #[arg(long)]
     json: bool,
@@ -234,14 +238,15 @@ pub fn agent(args: AgentArgs) -> Result<()> {
 
 pub fn loadgen(args: LoadgenArgs) -> Result<()> {
     let operator = read_key_file(&args.operator_key).map_err(anyhow::Error::msg)?;
-    if args.agents == 0 || args.seconds <= 0.0 {
-        bail!("--agents and --seconds must be greater than 0");
+    if args.agents == 0 || args.seconds <= 0.0 || args.rate.is_some_and(|rate| rate <= 0.0) {
+        bail!("--agents, --seconds and --rate must be greater than 0");
     }
     let config = nestgrid_server::loadgen::LoadConfig {
         server: args.server,
         agents: args.agents,
         seconds: args.seconds,
         warmup: args.warmup,
+        rate: args.rate,
     };
     let report = runtime()?
         .block_on(nestgrid_server::loadgen::run(config, operator))
@@ -249,6 +254,9 @@ pub fn loadgen(args: LoadgenArgs) -> Result<()> {
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
+        if let Some(rate) = report.offered_per_second {
+            println!("offered {rate:.0} tenders per second");
+        }
         println!(
             "{} agents, {} s: {} tenders accepted, {:.0} per second; latency p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
             report.agents,

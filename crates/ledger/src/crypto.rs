@@ -69,6 +69,12 @@ impl PublicKey {
         Ok(PublicKey(parse_hex_array(text, "public key")?))
     }
 
+    /// The key decompressed once, for checking many signatures by it (`None` if the bytes are
+    /// not a point of the curve).
+    pub fn verifier(&self) -> Option<Verifier> {
+        VerifyingKey::from_bytes(&self.0).ok().map(Verifier)
+    }
+
     /// Checks `signature` over `domain` and `message` (strict RFC 8032 verification: no
     /// malleable signatures, no small-order keys).
     pub fn verify(&self, domain: &[u8], message: &[u8], signature: &Signature) -> bool {
@@ -160,6 +166,21 @@ impl Keypair {
     /// Signs `message` under `domain`.
     pub fn sign(&self, domain: &[u8], message: &[u8]) -> Signature {
         Signature(self.signing.sign(&signed_bytes(domain, message)).to_bytes())
+    }
+}
+
+/// A public key decompressed once: checking a signature with it skips the key's
+/// decompression, a fifth of the work of a verification. Same rules as [`PublicKey::verify`].
+#[derive(Clone, Debug)]
+pub struct Verifier(VerifyingKey);
+
+impl Verifier {
+    /// Checks `signature` over `domain` and `message` (strict, as [`PublicKey::verify`]).
+    pub fn verify(&self, domain: &[u8], message: &[u8], signature: &Signature) -> bool {
+        let signature = ed25519_dalek::Signature::from_bytes(&signature.0);
+        self.0
+            .verify_strict(&signed_bytes(domain, message), &signature)
+            .is_ok()
     }
 }
 

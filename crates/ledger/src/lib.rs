@@ -36,7 +36,7 @@ pub use block::{
 };
 pub use chain::{BlockFault, Executed, Ledger, LedgerError};
 pub use codes::ResultCode;
-pub use crypto::{Hash, KeyError, KeyFile, Keypair, PublicKey, Signature, merkle_root};
+pub use crypto::{Hash, KeyError, KeyFile, Keypair, PublicKey, Signature, Verifier, merkle_root};
 pub use genesis::{Authority, Genesis, GenesisError};
 pub use solo::{Committed, NotSoleValidator, Sequencer};
 pub use state::{Account, Asset, SlotBook, State, Totals};

@@ -198,13 +198,14 @@ fn authenticate(
         .unwrap_or("/");
     let now = auth::now_ms();
     let unauthorized = |error: AuthError| Problem::new(401, "not authenticated", error.to_string());
-    let (key, nonce) = auth::verify(
+    let (key, nonce) = auth::verify_with(
         &received,
         method.as_str(),
         path,
         body,
         now,
         auth::DEFAULT_WINDOW_MS,
+        &|key| app.nonces.verifier(key),
     )
     .map_err(unauthorized)?;
     let timestamp: i64 = received

@@ -18,7 +18,7 @@
 //! clock or when its key used the nonce before inside that window: a captured request cannot
 //! be replayed, and a server only has to remember a window's nonces.
 
-use nestgrid_ledger::{Keypair, PublicKey, Signature};
+use nestgrid_ledger::{Keypair, PublicKey, Signature, Verifier};
 use sha2::{Digest, Sha256};
 use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
@@ -67,7 +67,9 @@ pub fn new_nonce() -> String {
     hex::encode(bytes)
 }
 
-/// Milliseconds since the Unix epoch, now.
+/// Milliseconds since the Unix epoch, now: the live exchange's one reading of the wall clock
+/// (the simulator's crates never read it).
+#[allow(clippy::disallowed_methods)]
 pub fn now_ms() -> i64 {
     jiff::Timestamp::now().as_millisecond()
 }
@@ -138,6 +140,22 @@ pub fn verify(
     now_ms: i64,
     window_ms: i64,
 ) -> Result<(PublicKey, String), AuthError> {
+    verify_with(received, method, path, body, now_ms, window_ms, &|key| {
+        key.verifier()
+    })
+}
+
+/// [`verify`], with the decompressed key from `verifier` (a cache: see
+/// [`Nonces::verifier`]).
+pub fn verify_with(
+    received: &Received,
+    method: &str,
+    path: &str,
+    body: &[u8],
+    now_ms: i64,
+    window_ms: i64,
+    verifier: &dyn Fn(&PublicKey) -> Option<Verifier>,
+) -> Result<(PublicKey, String), AuthError> {
     let key = received.key.ok_or(AuthError::Missing(KEY))?;
     let timestamp = received.timestamp.ok_or(AuthError::Missing(TIMESTAMP))?;
     let nonce = received.nonce.ok_or(AuthError::Missing(NONCE))?;
@@ -175,11 +193,14 @@ pub fn verify(
             window_ms,
         });
     }
-    if !key.verify(
-        DOMAIN,
-        &message(method, path, timestamp, nonce, body),
-        &Signature(bytes),
-    ) {
+    let valid = verifier(&key).is_some_and(|verifier| {
+        verifier.verify(
+            DOMAIN,
+            &message(method, path, timestamp, nonce, body),
+            &Signature(bytes),
+        )
+    });
+    if !valid {
         return Err(AuthError::BadSignature);
     }
     Ok((key, nonce.to_string()))
@@ -207,6 +228,8 @@ pub enum Admission {
 /// concurrent requests of different keys rarely wait for each other.
 pub struct Nonces {
     shards: Vec<Mutex<HashMap<[u8; 32], KeyRecord>>>,
+    /// Decompressed keys, per shard; a shard is emptied when it holds too many.
+    verifiers: Vec<Mutex<HashMap<[u8; 32], Verifier>>>,
     window_ms: i64,
     per_second: u32,
 }
@@ -217,9 +240,33 @@ impl Nonces {
     pub fn new(window_ms: i64, per_second: u32) -> Self {
         Nonces {
             shards: (0..64).map(|_| Mutex::new(HashMap::new())).collect(),
+            verifiers: (0..64).map(|_| Mutex::new(HashMap::new())).collect(),
             window_ms,
             per_second,
         }
+    }
+
+    /// The decompressed `key`, from the cache or computed and kept.
+    pub fn verifier(&self, key: &PublicKey) -> Option<Verifier> {
+        /// Keys kept per shard (64 shards) before the shard is emptied.
+        const PER_SHARD: usize = 4_096;
+        let shard = &self.verifiers[key.0[0] as usize % self.verifiers.len()];
+        if let Some(found) = shard
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .get(&key.0)
+        {
+            return Some(found.clone());
+        }
+        let verifier = key.verifier()?;
+        let mut shard = shard
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if shard.len() >= PER_SHARD {
+            shard.clear();
+        }
+        shard.insert(key.0, verifier.clone());
+        Some(verifier)
     }
 
     /// Admits one request of `key` with `nonce` at `now_ms`: refused if the nonce was used

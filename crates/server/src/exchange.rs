@@ -712,8 +712,7 @@ impl Market {
         let mut changed: BTreeMap<u64, TenderRecord> = BTreeMap::new();
         {
             let state = self.shared.read();
-            let mut next_fill = state.next_fill;
-            for fill in &collect.fills {
+            for (id, fill) in (state.next_fill..).zip(&collect.fills) {
                 let mut tender_of = |order: OrderRef| -> Option<u64> {
                     let (tender, leg) = *self.orders.get(&order.0)?;
                     let record = changed
@@ -723,7 +722,7 @@ impl Market {
                     Some(tender)
                 };
                 let record = FillRecord {
-                    id: next_fill,
+                    id,
                     slot,
                     tick,
                     market: fill.market.0,
@@ -740,7 +739,6 @@ impl Market {
                     seller_fees: fill.seller_fees,
                     time_ms: now,
                 };
-                next_fill += 1;
                 puts.push(Put::Fill(record));
                 fills.push(record);
             }

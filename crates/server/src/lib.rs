@@ -261,11 +261,12 @@ impl Server {
     }
 }
 
+/// Key files written at the first start: (role, file).
+type KeyFiles = Vec<(Role, PathBuf)>;
+
 /// The authority records of a new exchange: from `--authorities`, or fresh keys written to
 /// `DATA/keys/{operator,dso,auditor}.key`.
-fn authorities(
-    config: &ServeConfig,
-) -> Result<(Vec<ParticipantRecord>, Vec<(Role, PathBuf)>), ServeError> {
+fn authorities(config: &ServeConfig) -> Result<(Vec<ParticipantRecord>, KeyFiles), ServeError> {
     let now = auth::now_ms();
     let record = |key: &str, name: &str, role: Role| -> Result<ParticipantRecord, ServeError> {
         let key = PublicKey::from_hex(key)

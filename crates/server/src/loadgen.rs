@@ -1,6 +1,9 @@
 //! The load generator (`nestgrid loadgen`): many agents, each with its own key and its own
-//! external asset, place signed tenders as fast as the exchange answers them (one request in
-//! flight per agent), and the accepted tenders per second and the latencies are reported.
+//! external asset, place signed tenders, and the accepted tenders per second and the latencies
+//! are reported. Without a rate each agent sends its next tender as soon as the last one is
+//! answered (one request in flight per agent: the most the exchange sustains, and by
+//! Little's law a latency of agents ÷ throughput); with a rate the agents send on a fixed
+//! schedule and the latency is that of an exchange under that load.
 
 use crate::client::Client;
 use nestgrid_ledger::Keypair;
@@ -20,6 +23,9 @@ pub struct LoadConfig {
     pub seconds: f64,
     /// Seconds of load before measuring starts.
     pub warmup: f64,
+    /// Tenders per second offered in total, spread evenly over the agents; `None`: as fast
+    /// as they are answered (one request in flight per agent).
+    pub rate: Option<f64>,
 }
 
 /// What was measured.
@@ -29,6 +35,8 @@ pub struct LoadReport {
     pub agents: usize,
     /// Measured seconds.
     pub seconds: f64,
+    /// Tenders per second offered, if the load was paced.
+    pub offered_per_second: Option<f64>,
     /// Tenders answered `201` while measuring.
     pub accepted: u64,
     /// Accepted tenders per second.
@@ -142,6 +150,13 @@ pub async fn run(config: LoadConfig, operator: Keypair) -> Result<LoadReport, St
     let measure_from = start + Duration::from_secs_f64(config.warmup);
     let end = measure_from + Duration::from_secs_f64(config.seconds);
     let mut tasks = Vec::with_capacity(agents.len());
+    // Paced: each agent sends on its own schedule, its first send offset so that the agents'
+    // requests are spread evenly over time. Latency counts from the scheduled time, so an
+    // exchange that falls behind shows it.
+    let interval = config
+        .rate
+        .map(|rate| Duration::from_secs_f64(config.agents as f64 / rate));
+    let agent_count = agents.len();
     for (number, (keypair, asset)) in agents.into_iter().enumerate() {
         let client = Client::new(&config.server, Some(keypair));
         tasks.push(tokio::spawn(async move {
@@ -149,8 +164,16 @@ pub async fn run(config: LoadConfig, operator: Keypair) -> Result<LoadReport, St
             let mut refused: BTreeMap<u16, u64> = BTreeMap::new();
             let mut failed = 0u64;
             let mut count = number as u32;
+            let mut due = interval
+                .map(|interval| start + interval.mul_f64(number as f64 / agent_count as f64));
             loop {
-                let sent = Instant::now();
+                if let Some(at) = due {
+                    tokio::time::sleep_until(at.into()).await;
+                }
+                let sent = due.unwrap_or_else(Instant::now);
+                if let (Some(at), Some(interval)) = (&mut due, interval) {
+                    *at += interval;
+                }
                 if sent >= end {
                     break;
                 }
@@ -203,6 +226,7 @@ pub async fn run(config: LoadConfig, operator: Keypair) -> Result<LoadReport, St
     Ok(LoadReport {
         agents: config.agents,
         seconds: config.seconds,
+        offered_per_second: config.rate,
         accepted: latencies.len() as u64,
         per_second: latencies.len() as f64 / config.seconds,
         refused,

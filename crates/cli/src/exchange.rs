@@ -37,6 +37,10 @@ pub struct ServeArgs {
     /// Largest request body, bytes.
     #[arg(long, default_value_t = Limits::default().body_bytes)]
     body_limit: usize,
+    /// Settle every closed slot on a ledger in DATA/ledger (one embedded validator), one slot
+    /// after it closed so that the DSO can post meter readings first.
+    #[arg(long)]
+    settle: bool,
 }
 
 /// Arguments of `nestgrid agent`.
@@ -165,6 +169,7 @@ pub fn serve(args: ServeArgs) -> Result<()> {
             ..Limits::default()
         },
         authorities,
+        settle: args.settle,
     };
     runtime()?.block_on(async move {
         let server = Server::start(config).await?;
@@ -185,6 +190,12 @@ pub fn serve(args: ServeArgs) -> Result<()> {
             clock.speed
         );
         println!("  data in {}", args.data.display());
+        if args.settle {
+            println!(
+                "  settling on the ledger in {}",
+                args.data.join("ledger").display()
+            );
+        }
         for (role, path) in &server.generated_keys {
             println!("  {} key written to {}", role.name(), path.display());
         }

@@ -470,6 +470,7 @@ async fn clock(Extract(app): Extract<App>) -> Response {
         "slots_closed": state.clock.closed,
         "finished": state.clock.finished,
         "currency": settings.currency,
+        "ledger": state.ledger,
     }))
 }
 

@@ -97,6 +97,9 @@ pub struct NewTender {
 
 type Reply<T> = oneshot::Sender<Result<T, Problem>>;
 
+/// A match's fees per boundary (area, micro-units) and its surplus.
+type FeesAndSurplus = (Vec<(u32, i64)>, Option<(u32, i64)>);
+
 /// What the market thread is asked to do.
 pub enum Command {
     /// Place tenders (one per slot of a block).
@@ -174,6 +177,17 @@ pub struct LiveMarket {
     pub slot: MarketSlot,
 }
 
+/// Where settlement on the ledger stands (`serve --settle`).
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct LedgerStatus {
+    /// Blocks committed.
+    pub height: u64,
+    /// Slots settled on the ledger.
+    pub settled_slots: u32,
+    /// Settlement stopped: why (the exchange keeps trading).
+    pub error: Option<String>,
+}
+
 /// Where the clock stands.
 #[derive(Clone, Copy, Debug, Default, Serialize)]
 pub struct ClockState {
@@ -220,6 +234,8 @@ pub struct State {
     pub live: Vec<LiveMarket>,
     /// The clock.
     pub clock: ClockState,
+    /// Settlement on the ledger, if the exchange settles.
+    pub ledger: Option<LedgerStatus>,
     next_tender: u64,
     next_fill: u64,
 }
@@ -392,6 +408,7 @@ impl Shared {
 /// Collects what the engine reports during a tick or a slot's close.
 #[derive(Default)]
 struct Collect {
+    deliveries: Vec<(u32, i64, i64)>,
     fills: Vec<nestgrid_sim::FillRecord>,
     trades: Vec<TradeRecord>,
     imbalances: Vec<ImbalanceRecord>,
@@ -413,6 +430,9 @@ impl Recorder for Collect {
             paid,
         });
     }
+    fn delivery(&mut self, _slot: u32, asset: AssetId, energy_in: Energy, energy_out: Energy) {
+        self.deliveries.push((asset.0, energy_in.0, energy_out.0));
+    }
     fn stored(&mut self, _slot: u32, asset: AssetId, stored: Energy) {
         self.stored.push((asset.0, stored.0));
     }
@@ -431,7 +451,15 @@ pub struct Market {
     orders: HashMap<u32, (u64, usize)>,
     /// Per area: the grid connection whose rates settle its imbalances.
     reference: Vec<Option<AssetId>>,
+    /// The ledger slots are settled on (`serve --settle`).
+    ledger: Option<nestgrid_settle::LiveLedger<'static>>,
+    /// The first slot not yet settled on the ledger.
+    next_settle: u32,
 }
+
+/// Slots between a slot's close and its settlement on the ledger: the DSO's time to post
+/// meter readings for external assets.
+pub const SETTLE_DELAY_SLOTS: u32 = 1;
 
 /// Largest number of commands handled in one database transaction.
 const BATCH: usize = 4_096;
@@ -445,6 +473,7 @@ impl Market {
         limits: Limits,
         store: Store,
         loaded: crate::store::Loaded,
+        ledger: Option<nestgrid_settle::LiveLedger<'static>>,
     ) -> Result<(Arc<Shared>, Market), String> {
         let (sender, receiver) = std::sync::mpsc::sync_channel(limits.queue);
         let (events, _) = broadcast::channel(4_096);
@@ -482,6 +511,17 @@ impl Market {
             state.events.push(event);
         }
         state.clock.finished = state.clock.closed >= topology.settings.slot_count;
+        let mut next_settle = 0;
+        if let Some(ledger) = &ledger {
+            while next_settle < state.clock.closed && ledger.is_settled(next_settle) {
+                next_settle += 1;
+            }
+            state.ledger = Some(LedgerStatus {
+                height: ledger.height(),
+                settled_slots: next_settle,
+                error: None,
+            });
+        }
         let shared = Arc::new(Shared {
             topology,
             timeline,
@@ -512,6 +552,8 @@ impl Market {
             commands: receiver,
             orders: HashMap::new(),
             reference: nestgrid_agents::reference_connections(topology),
+            ledger,
+            next_settle,
         };
         Ok((shared, market))
     }
@@ -527,6 +569,7 @@ impl Market {
                 self.shared.stop.store(true, Ordering::Relaxed);
                 return;
             }
+            self.settle_due();
             let wait = (self.next_wake() - now_ms()).clamp(0, 100) as u64;
             let first = match self
                 .commands
@@ -710,6 +753,17 @@ impl Market {
         let mut puts = Vec::new();
         let mut fills = Vec::with_capacity(collect.fills.len());
         let mut changed: BTreeMap<u64, TenderRecord> = BTreeMap::new();
+        // Each match's fees per boundary and surplus, from its records in every market.
+        let mut paths: HashMap<u64, FeesAndSurplus> = HashMap::new();
+        for trade in &collect.trades {
+            let path = paths.entry(trade.trade).or_default();
+            if trade.fee.0 != 0 {
+                path.0.push((trade.market.0, trade.fee.0));
+            }
+            if trade.surplus.0 != 0 {
+                path.1 = Some((trade.market.0, trade.surplus.0));
+            }
+        }
         {
             let state = self.shared.read();
             for (id, fill) in (state.next_fill..).zip(&collect.fills) {
@@ -737,9 +791,14 @@ impl Market {
                     seller_receives: fill.seller_receives,
                     buyer_fees: fill.buyer_fees,
                     seller_fees: fill.seller_fees,
+                    fees: paths
+                        .get(&fill.trade)
+                        .map(|path| path.0.clone())
+                        .unwrap_or_default(),
+                    surplus: paths.get(&fill.trade).and_then(|path| path.1),
                     time_ms: now,
                 };
-                puts.push(Put::Fill(record));
+                puts.push(Put::Fill(record.clone()));
                 fills.push(record);
             }
         }
@@ -756,7 +815,7 @@ impl Market {
         {
             let mut state = self.state();
             for fill in &fills {
-                state.add_fill(*fill);
+                state.add_fill(fill.clone());
                 owners.push([
                     state.owner_of.get(&fill.buyer).cloned(),
                     state.owner_of.get(&fill.seller).cloned(),
@@ -823,6 +882,7 @@ impl Market {
             stored: collect.stored,
             rates: collect.rates,
             markets: markets.clone(),
+            deliveries: collect.deliveries,
             closed_ms: now,
         };
         let mut puts = vec![Put::Slot(record.clone())];
@@ -856,6 +916,58 @@ impl Market {
         }
         self.publish(Event::SlotClosed { slot, markets });
         Ok(())
+    }
+
+    /// Settles on the ledger every closed slot whose readings are due: the DSO had
+    /// [`SETTLE_DELAY_SLOTS`] slots after its close (or the exchange finished). External
+    /// assets are settled with the DSO's reading when there is one, else with what they
+    /// traded.
+    fn settle_due(&mut self) {
+        if self.ledger.is_none() {
+            return;
+        }
+        let timeline = self.shared.timeline;
+        let sim = timeline.sim_at(now_ms());
+        loop {
+            let slot = self.next_settle;
+            let data = {
+                let state = self.shared.read();
+                if state
+                    .ledger
+                    .as_ref()
+                    .is_some_and(|status| status.error.is_some())
+                    || slot >= state.clock.closed
+                    || (!state.clock.finished
+                        && sim < timeline.tick_start(slot + 1 + SETTLE_DELAY_SLOTS, 0))
+                {
+                    return;
+                }
+                slot_data(self.shared.topology, &state, slot)
+            };
+            let time = (timeline.start_ms + (slot as i64 + 1) * timeline.slot_ms).max(0) as u64;
+            let ledger = self.ledger.as_mut().expect("checked above");
+            let result = if ledger.is_settled(slot) {
+                Ok(ledger.height())
+            } else {
+                ledger.settle_slot(slot, &data, time)
+            };
+            if result.is_ok() {
+                self.next_settle = slot + 1;
+            }
+            let mut state = self.state();
+            let status = state.ledger.get_or_insert_with(LedgerStatus::default);
+            match result {
+                Ok(height) => {
+                    status.height = height;
+                    status.settled_slots = slot + 1;
+                }
+                Err(error) => {
+                    eprintln!("nestgrid serve: settling slot {slot} on the ledger: {error}");
+                    status.error = Some(format!("slot {slot}: {error}"));
+                    return;
+                }
+            }
+        }
     }
 
     /// Handles a batch of commands: check, write once, apply, answer.
@@ -1010,6 +1122,21 @@ impl Market {
                         }
                     }
                     Command::Deliveries { records, reply } => {
+                        let settled = records
+                            .iter()
+                            .find(|record| record.slot < self.next_settle && self.ledger.is_some());
+                        if let Some(record) = settled {
+                            let problem = Problem::new(
+                                409,
+                                "slot settled",
+                                format!(
+                                    "slot {} is settled on the ledger already; readings are taken until {} slot(s) after a slot closes",
+                                    record.slot, SETTLE_DELAY_SLOTS
+                                ),
+                            );
+                            answers.push(Answer::Failed(reply_erased(reply, problem)));
+                            continue;
+                        }
                         match price_deliveries(&self.shared, &state, &self.reference, records) {
                             Err(problem) => {
                                 answers.push(Answer::Failed(reply_erased(reply, problem)))
@@ -1282,4 +1409,61 @@ fn price_deliveries(
 /// The role of a registered key.
 pub fn role_of(state: &State, key: &str) -> Option<Role> {
     state.participants.get(key).map(|record| record.role)
+}
+
+/// What the ledger needs to settle a closed slot, from the exchange's records.
+fn slot_data(topology: &Topology, state: &State, slot: u32) -> nestgrid_settle::SlotData {
+    let record = &state.slots[&slot];
+    let trades = state
+        .fills
+        .iter()
+        .filter(|fill| fill.slot == slot)
+        .map(|fill| nestgrid_settle::Settled {
+            trade: fill.id,
+            buyer: AssetId(fill.buyer),
+            seller: AssetId(fill.seller),
+            energy: fill.energy,
+            buyer_amount: fill.buyer_pays,
+            seller_amount: fill.seller_receives,
+            fees: fill
+                .fees
+                .iter()
+                .map(|(area, fee)| (AreaId(*area), Money(*fee)))
+                .collect(),
+            surplus: fill
+                .surplus
+                .map(|(area, money)| (AreaId(area), Money(money))),
+        })
+        .collect();
+    let deliveries = record
+        .deliveries
+        .iter()
+        .map(|&(asset, energy_in, energy_out)| {
+            let reading = topology.assets[asset as usize]
+                .external
+                .then(|| {
+                    state
+                        .deliveries
+                        .get(&(((slot as u64) << 32) | asset as u64))
+                })
+                .flatten();
+            match reading {
+                Some(reading) => (
+                    AssetId(asset),
+                    Energy(reading.energy_in),
+                    Energy(reading.energy_out),
+                ),
+                None => (AssetId(asset), Energy(energy_in), Energy(energy_out)),
+            }
+        })
+        .collect();
+    nestgrid_settle::SlotData {
+        trades,
+        deliveries,
+        rates: record
+            .rates
+            .iter()
+            .map(|&(grid, tariff, feed_in)| (AssetId(grid), Price(tariff), Price(feed_in)))
+            .collect(),
+    }
 }

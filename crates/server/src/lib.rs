@@ -83,6 +83,8 @@ pub struct ServeConfig {
     pub limits: Limits,
     /// Keys with authority (first start only); generated into `DATA/keys` when absent.
     pub authorities: Option<Authorities>,
+    /// Settle every closed slot on a ledger in `DATA/ledger` (one embedded validator).
+    pub settle: bool,
 }
 
 /// A running exchange.
@@ -205,8 +207,19 @@ impl Server {
             }
         };
         let topology: &'static Topology = Box::leak(Box::new(topology));
-        let (shared, market) = Market::start(topology, timeline, config.limits, store, loaded)
-            .map_err(ServeError::Scenario)?;
+        let ledger = if config.settle {
+            let secret = ledger_secret(&config.data_dir)?;
+            let dir = config.data_dir.join("ledger");
+            Some(
+                nestgrid_settle::LiveLedger::open(topology, &dir, &secret)
+                    .map_err(|error| data_error(&dir, error))?,
+            )
+        } else {
+            None
+        };
+        let (shared, market) =
+            Market::start(topology, timeline, config.limits, store, loaded, ledger)
+                .map_err(ServeError::Scenario)?;
         let listener = tokio::net::TcpListener::bind(config.listen)
             .await
             .map_err(|error| ServeError::Listen {
@@ -305,6 +318,32 @@ fn authorities(config: &ServeConfig) -> Result<(Vec<ParticipantRecord>, KeyFiles
         files.push((role, path));
     }
     Ok((records, files))
+}
+
+/// The secret the ledger's keys derive from: `DATA/ledger.secret`, created (readable by its
+/// owner only) at the first start with `--settle`.
+fn ledger_secret(data: &Path) -> Result<[u8; 32], ServeError> {
+    let path = data.join("ledger.secret");
+    if !path.exists() {
+        let secret = random_secret();
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).create_new(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            options.mode(0o600);
+        }
+        use std::io::Write;
+        options
+            .open(&path)
+            .and_then(|mut file| file.write_all(hex::encode(secret).as_bytes()))
+            .map_err(|error| data_error(&path, error))?;
+    }
+    let text = std::fs::read_to_string(&path).map_err(|error| data_error(&path, error))?;
+    let mut secret = [0u8; 32];
+    hex::decode_to_slice(text.trim(), &mut secret)
+        .map_err(|_| data_error(&path, "not 64 hex digits"))?;
+    Ok(secret)
 }
 
 /// 32 random bytes for a secret key.

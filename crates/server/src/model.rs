@@ -112,7 +112,7 @@ impl TenderRecord {
 }
 
 /// One match between two assets, as the exchange records it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FillRecord {
     /// Number, unique in the exchange (also the transaction's id).
     pub id: u64,
@@ -144,6 +144,12 @@ pub struct FillRecord {
     pub buyer_fees: Money,
     /// Fees on the seller's side.
     pub seller_fees: Money,
+    /// The fee of each boundary crossed: (area, micro-units), for settlement.
+    #[serde(default)]
+    pub fees: Vec<(u32, i64)>,
+    /// The surplus of a two-price clearing and the area that keeps it.
+    #[serde(default)]
+    pub surplus: Option<(u32, i64)>,
     /// Wall-clock time of the match (ms since the epoch).
     pub time_ms: i64,
 }
@@ -172,6 +178,10 @@ pub struct SlotRecord {
     pub rates: Vec<(u32, i64, i64)>,
     /// Per area: (area, energy traded in its market, lowest, highest and last price).
     pub markets: Vec<MarketSlot>,
+    /// Metered (asset, in, out) as the engine delivered them (external assets: what they
+    /// traded, until the DSO posts a reading).
+    #[serde(default)]
+    pub deliveries: Vec<(u32, i64, i64)>,
     /// Wall-clock time it closed.
     pub closed_ms: i64,
 }

@@ -491,3 +491,108 @@ async fn tokio_tungstenite_connect(
     let (stream, _) = tokio_tungstenite::connect_async(request).await.unwrap();
     (stream, ())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn settled_slots_on_the_ledger_match_the_bills() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = nestgrid_server::Server::start(nestgrid_server::ServeConfig {
+        settle: true,
+        ..config(dir.path(), Default::default())
+    })
+    .await
+    .unwrap();
+    let url = server.url();
+    let topology = server.shared.topology;
+    let operator = key(dir.path(), Role::Operator);
+    let dso = Client::new(&url, Some(key(dir.path(), Role::Dso)));
+    let alice_key = new_key("alice");
+    register(&url, &operator, &alice_key, &[HEAT_PUMP]).await;
+    let alice = Client::new(&url, Some(alice_key));
+    let slot = next_slot(&alice).await;
+    let placed = alice
+        .send(
+            "POST",
+            "/v1/tenders",
+            Some(&json!({
+                "asset": HEAT_PUMP, "side": "buy", "slot": slot, "until_slot": slot + 1,
+                "energy_kwh": "1", "price": "0.50",
+            })),
+        )
+        .await
+        .unwrap();
+    assert_eq!(placed.status, 201);
+    wait_closed(&alice, slot).await;
+    // The DSO's reading of the first slot arrives in time: it is settled with it.
+    let reading = dso
+        .send(
+            "POST",
+            "/v1/deliveries",
+            Some(&json!({ "readings": [
+                { "slot": slot, "asset": HEAT_PUMP, "energy_in_kwh": "1.25", "energy_out_kwh": "0" }
+            ]})),
+        )
+        .await
+        .unwrap();
+    assert_eq!(reading.status, 201, "{:?}", reading.body);
+    // Wait until both slots are settled on the ledger.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let clock = clock(&alice).await;
+        if clock["ledger"]["settled_slots"].as_u64().unwrap_or(0) > slot as u64 + 1 {
+            assert!(clock["ledger"]["error"].is_null(), "{clock}");
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "not settled: {clock}");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    // A late reading for a settled slot is refused.
+    let late = dso
+        .send(
+            "POST",
+            "/v1/deliveries",
+            Some(&json!({ "readings": [
+                { "slot": slot, "asset": HEAT_PUMP, "energy_in_kwh": "2", "energy_out_kwh": "0" }
+            ]})),
+        )
+        .await
+        .unwrap();
+    assert_problem(&late, 409);
+    let auditor = Client::new(&url, Some(key(dir.path(), Role::Auditor)));
+    let bills = auditor.send("GET", "/v1/bills", None).await.unwrap().body;
+    let settled = clock(&alice).await["ledger"]["settled_slots"]
+        .as_u64()
+        .unwrap() as u32;
+    server.stop().await;
+
+    // The ledger replays and checks, and every asset's account moved by its bill (for the
+    // slots settled: the test stopped the exchange right after reading them).
+    let ledger_dir = dir.path().join("ledger");
+    nestgrid_ledger::verify::verify_dir(&ledger_dir, &nestgrid_ledger::VotesOnly)
+        .expect("the ledger verifies");
+    let secret_text = std::fs::read_to_string(dir.path().join("ledger.secret")).unwrap();
+    let mut secret = [0u8; 32];
+    hex::decode_to_slice(secret_text.trim(), &mut secret).unwrap();
+    let ledger = nestgrid_settle::LiveLedger::open(topology, &ledger_dir, &secret).unwrap();
+    let balances = ledger.asset_balances();
+    let deposits = ledger.deposits().unwrap();
+    let pump = topology
+        .assets
+        .iter()
+        .position(|a| a.path == HEAT_PUMP)
+        .unwrap();
+    let bill = bills["bills"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|bill| bill["asset"] == HEAT_PUMP)
+        .unwrap();
+    // Alice's heat pump traded only in the two slots, both settled: the bills and the ledger
+    // must agree to the micro-unit, the DSO's imbalance included.
+    assert!(settled > slot + 1);
+    assert_eq!(bill["imbalance_kwh"], "0.25");
+    assert_eq!(
+        balances[pump].0 - deposits[pump].0,
+        -decimal(&bill["net_cost"]),
+        "ledger and bill disagree for the heat pump"
+    );
+}

@@ -40,23 +40,34 @@ pub const CHAIN_ID: &str = "nestgrid-sim";
 
 /// A trade as settlement sees it.
 #[derive(Clone, Debug, PartialEq, Eq)]
-struct Settled {
-    trade: u64,
-    buyer: AssetId,
-    seller: AssetId,
-    energy: Energy,
-    buyer_amount: Money,
-    seller_amount: Money,
-    fees: Vec<(AreaId, Money)>,
-    surplus: Option<(AreaId, Money)>,
+pub struct Settled {
+    /// The match's number.
+    pub trade: u64,
+    /// Buying asset.
+    pub buyer: AssetId,
+    /// Selling asset.
+    pub seller: AssetId,
+    /// Energy.
+    pub energy: Energy,
+    /// What the buyer pays, fees included.
+    pub buyer_amount: Money,
+    /// What the seller receives, after fees.
+    pub seller_amount: Money,
+    /// The fee of every boundary crossed, by area.
+    pub fees: Vec<(AreaId, Money)>,
+    /// The surplus of a two-price clearing and the area that keeps it.
+    pub surplus: Option<(AreaId, Money)>,
 }
 
-/// What settlement needs from a run, per slot.
-#[derive(Debug, Default)]
-struct SlotData {
-    trades: Vec<Settled>,
-    deliveries: Vec<(AssetId, Energy, Energy)>,
-    rates: Vec<(AssetId, Price, Price)>,
+/// What settlement needs of one slot.
+#[derive(Clone, Debug, Default)]
+pub struct SlotData {
+    /// The slot's trades.
+    pub trades: Vec<Settled>,
+    /// Metered (in, out) per asset, grid connections excepted.
+    pub deliveries: Vec<(AssetId, Energy, Energy)>,
+    /// (grid connection, tariff, feed-in) the slot's imbalances are settled at.
+    pub rates: Vec<(AssetId, Price, Price)>,
 }
 
 /// Keeps what settlement needs while passing every record on to `inner`.
@@ -233,7 +244,20 @@ struct Keys {
 impl Keys {
     fn new(topology: &Topology) -> Keys {
         let seed = topology.settings.seed;
-        let key = |name: &str| Keypair::derived(seed, name);
+        Keys::with(topology, &|name| Keypair::derived(seed, name))
+    }
+
+    /// Keys derived from a secret (a live exchange's: nobody else can sign for its accounts).
+    fn secret(topology: &Topology, secret: &[u8; 32]) -> Keys {
+        Keys::with(topology, &|name| {
+            Keypair::from_secret(
+                nestgrid_ledger::Hash::of(b"nestgrid live ledger key", &[secret, name.as_bytes()])
+                    .0,
+            )
+        })
+    }
+
+    fn with(topology: &Topology, key: &dyn Fn(&str) -> Keypair) -> Keys {
         Keys {
             validator: key("validator"),
             operator: key("operator"),
@@ -356,15 +380,83 @@ pub fn settle(
     let balancing = |asset: AssetId| -> Option<AssetId> {
         reference[topology.assets[asset.index()].area.index()]
     };
+    let start = start_ms(topology);
+    let slot_ms = topology.settings.slot_seconds as u64 * 1_000;
+
+    // 1. Registration.
+    let mut setup = registrations(topology, &keys, &mut nonces);
+    // 2. Deposits: what each account pays over the run.
+    let mut outgoing = vec![0i128; topology.assets.len()];
+    for data in collected.slots.values() {
+        for (asset, amount) in slot_outgoing(data, &balancing) {
+            outgoing[asset.index()] += amount;
+        }
+    }
+    let mut deposits = vec![Money::ZERO; topology.assets.len()];
+    for (index, amount) in outgoing.iter().enumerate() {
+        if *amount > 0 {
+            let amount = i64::try_from(*amount)
+                .map_err(|_| SettleError::Run("a deposit overflows".into()))?;
+            deposits[index] = Money(amount);
+            setup.push(nonces.sign(
+                &keys.gateway,
+                Body::Deposit {
+                    account: keys.assets[index].public(),
+                    amount,
+                },
+            ));
+        }
+    }
+    let mut transactions = 0u64;
+    for chunk in setup.chunks(limits::TRANSACTIONS_PER_BLOCK) {
+        transactions += commit(&mut sequencer, chunk.to_vec(), start, "setup")?;
+    }
+
+    // 3. Slot by slot.
+    let mut trades = 0u64;
+    for (slot, data) in &collected.slots {
+        let block = slot_block(topology, &keys, &mut nonces, *slot, data, Vec::new());
+        trades += data.trades.len() as u64;
+        let time = start + (*slot as u64 + 1) * slot_ms;
+        transactions += commit(&mut sequencer, block, time, &slot.to_string())?;
+    }
+
+    let state = sequencer.ledger().state();
+    let balance = |key: &Keypair| {
+        state
+            .accounts
+            .get(&key.public())
+            .map_or(0, |account| account.balance + account.locked)
+    };
+    Ok(Settlement {
+        dir: dir.to_path_buf(),
+        height: sequencer.ledger().height(),
+        transactions,
+        trades,
+        asset_net: keys
+            .assets
+            .iter()
+            .zip(&deposits)
+            .map(|(key, deposit)| Money(balance(key) - deposit.0))
+            .collect(),
+        area_net: keys.areas.iter().map(|key| Money(balance(key))).collect(),
+        tokens_minted: Energy(state.totals.tokens_minted_mwh),
+    })
+}
+
+/// Registration of every asset (grid connections first, so that others can name them) and of
+/// one area operator account per area.
+fn registrations(topology: &Topology, keys: &Keys, nonces: &mut Nonces) -> Vec<SignedTransaction> {
+    let reference = reference_connections(topology);
+    let balancing = |asset: AssetId| -> Option<AssetId> {
+        reference[topology.assets[asset.index()].area.index()]
+    };
     let is_grid = |asset: AssetId| {
         matches!(
             topology.assets[asset.index()].kind,
             AssetKind::GridConnection(_)
         )
     };
-    let start = start_ms(topology);
-    let slot_ms = topology.settings.slot_seconds as u64 * 1_000;
-
     // 1. Registration: grid connections first, so that others can name them.
     let mut order: Vec<usize> = (0..topology.assets.len()).collect();
     order.sort_by_key(|index| !is_grid(AssetId(*index as u32)));
@@ -402,194 +494,170 @@ pub fn settle(
             },
         ));
     }
-    // 2. Deposits: what each account pays over the run.
-    let mut outgoing = vec![0i128; topology.assets.len()];
-    for data in collected.slots.values() {
-        let mut net: BTreeMap<AssetId, i64> = BTreeMap::new();
-        for trade in &data.trades {
-            outgoing[trade.buyer.index()] += trade.buyer_amount.0 as i128;
-            *net.entry(trade.buyer).or_default() += trade.energy.0;
-            *net.entry(trade.seller).or_default() -= trade.energy.0;
-        }
-        let rates: BTreeMap<AssetId, (Price, Price)> = data
-            .rates
-            .iter()
-            .map(|(grid, tariff, feed_in)| (*grid, (*tariff, *feed_in)))
-            .collect();
-        for (asset, energy_in, energy_out) in &data.deliveries {
-            let traded = net.get(asset).copied().unwrap_or(0);
-            let imbalance = (energy_in.0 - energy_out.0) - traded;
-            if let Some(grid) = balancing(*asset)
-                && imbalance != 0
-                && let Some((tariff, feed_in)) = rates.get(&grid)
-            {
-                let money = imbalance_money(imbalance, *tariff, *feed_in).0 as i128;
-                if money > 0 {
-                    outgoing[asset.index()] += money;
-                } else {
-                    outgoing[grid.index()] -= money;
-                }
+    setup
+}
+
+/// What each account pays in a slot: its trades and the imbalances it settles.
+fn slot_outgoing(
+    data: &SlotData,
+    balancing: &dyn Fn(AssetId) -> Option<AssetId>,
+) -> BTreeMap<AssetId, i128> {
+    let mut outgoing: BTreeMap<AssetId, i128> = BTreeMap::new();
+    let mut net: BTreeMap<AssetId, i64> = BTreeMap::new();
+    for trade in &data.trades {
+        *outgoing.entry(trade.buyer).or_default() += trade.buyer_amount.0 as i128;
+        *net.entry(trade.buyer).or_default() += trade.energy.0;
+        *net.entry(trade.seller).or_default() -= trade.energy.0;
+    }
+    let rates: BTreeMap<AssetId, (Price, Price)> = data
+        .rates
+        .iter()
+        .map(|(grid, tariff, feed_in)| (*grid, (*tariff, *feed_in)))
+        .collect();
+    for (asset, energy_in, energy_out) in &data.deliveries {
+        let traded = net.get(asset).copied().unwrap_or(0);
+        let imbalance = (energy_in.0 - energy_out.0) - traded;
+        if let Some(grid) = balancing(*asset)
+            && imbalance != 0
+            && let Some((tariff, feed_in)) = rates.get(&grid)
+        {
+            let money = imbalance_money(imbalance, *tariff, *feed_in).0 as i128;
+            if money > 0 {
+                *outgoing.entry(*asset).or_default() += money;
+            } else {
+                *outgoing.entry(grid).or_default() -= money;
             }
         }
     }
-    let mut deposits = vec![Money::ZERO; topology.assets.len()];
-    for (index, amount) in outgoing.iter().enumerate() {
-        if *amount > 0 {
-            let amount = i64::try_from(*amount)
-                .map_err(|_| SettleError::Run("a deposit overflows".into()))?;
-            deposits[index] = Money(amount);
-            setup.push(nonces.sign(
-                &keys.gateway,
-                Body::Deposit {
-                    account: keys.assets[index].public(),
-                    amount,
-                },
-            ));
-        }
-    }
-    let mut transactions = 0u64;
-    for chunk in setup.chunks(limits::TRANSACTIONS_PER_BLOCK) {
-        transactions += commit(&mut sequencer, chunk.to_vec(), start, "setup")?;
-    }
+    outgoing
+}
 
-    // 3. Slot by slot.
-    let mut trades = 0u64;
-    for (slot, data) in &collected.slots {
-        let mut block = Vec::new();
-        let mut grid_traded: BTreeMap<AssetId, (i64, i64)> = BTreeMap::new();
-        let entries: Vec<TradeEntry> = data
-            .trades
-            .iter()
-            .map(|trade| {
-                for (asset, bought) in [(trade.buyer, true), (trade.seller, false)] {
-                    if is_grid(asset) {
-                        let entry = grid_traded.entry(asset).or_default();
-                        if bought {
-                            entry.0 += trade.energy.0;
-                        } else {
-                            entry.1 += trade.energy.0;
-                        }
+/// The transactions that settle one slot: `block` (deposits, for a live ledger) followed by
+/// the slot's trades, the grid connections' rates, the deliveries and the settlement.
+fn slot_block(
+    topology: &Topology,
+    keys: &Keys,
+    nonces: &mut Nonces,
+    slot: SlotIndex,
+    data: &SlotData,
+    mut block: Vec<SignedTransaction>,
+) -> Vec<SignedTransaction> {
+    let slot = &slot;
+    let is_grid = |asset: AssetId| {
+        matches!(
+            topology.assets[asset.index()].kind,
+            AssetKind::GridConnection(_)
+        )
+    };
+    let mut grid_traded: BTreeMap<AssetId, (i64, i64)> = BTreeMap::new();
+    let entries: Vec<TradeEntry> = data
+        .trades
+        .iter()
+        .map(|trade| {
+            for (asset, bought) in [(trade.buyer, true), (trade.seller, false)] {
+                if is_grid(asset) {
+                    let entry = grid_traded.entry(asset).or_default();
+                    if bought {
+                        entry.0 += trade.energy.0;
+                    } else {
+                        entry.1 += trade.energy.0;
                     }
                 }
-                TradeEntry {
-                    trade_id: trade.trade,
-                    buyer_asset: trade.buyer.0,
-                    seller_asset: trade.seller.0,
-                    energy_mwh: trade.energy.0,
-                    buyer_amount: trade.buyer_amount.0,
-                    seller_amount: trade.seller_amount.0,
-                    fees: trade
-                        .fees
-                        .iter()
-                        .map(|(area, fee)| (keys.areas[area.index()].public(), fee.0))
-                        .collect(),
-                    surplus: trade
-                        .surplus
-                        .map(|(area, money)| (keys.areas[area.index()].public(), money.0)),
-                }
-            })
-            .collect();
-        trades += entries.len() as u64;
-        for chunk in entries.chunks(limits::TRADES_PER_BATCH) {
-            block.push(nonces.sign(
-                &keys.market,
-                Body::RecordTrades {
-                    slot: *slot as u64,
-                    trades: chunk.to_vec(),
-                },
-            ));
-        }
-        if !data.rates.is_empty() {
-            block.push(
-                nonces.sign(
-                    &keys.market,
-                    Body::PostPrices {
-                        slot: *slot as u64,
-                        prices: data
-                            .rates
-                            .iter()
-                            .map(|(grid, tariff, feed_in)| BalancingPrice {
-                                balancing_asset: grid.0,
-                                shortage_price: tariff.0,
-                                surplus_price: feed_in.0,
-                            })
-                            .collect(),
-                    },
-                ),
-            );
-        }
-        // Grid connections deliver what they traded; the ledger derives the imbalance energy
-        // they supplied or absorbed from the other assets' deliveries.
-        let mut deliveries: Vec<Delivery> = grid_traded
-            .iter()
-            .map(|(asset, (bought, sold))| Delivery {
-                asset: asset.0,
-                energy_in_mwh: *bought,
-                energy_out_mwh: *sold,
-            })
-            .collect();
-        deliveries.extend(
-            data.deliveries
-                .iter()
-                .filter(|(_, energy_in, energy_out)| energy_in.0 != 0 || energy_out.0 != 0)
-                .map(|(asset, energy_in, energy_out)| Delivery {
-                    asset: asset.0,
-                    energy_in_mwh: energy_in.0,
-                    energy_out_mwh: energy_out.0,
-                }),
-        );
-        // Assets that traded but metered nothing still need their (zero) delivery.
-        let delivered: std::collections::BTreeSet<u32> =
-            deliveries.iter().map(|delivery| delivery.asset).collect();
-        let mut missing: Vec<u32> = data
-            .trades
-            .iter()
-            .flat_map(|trade| [trade.buyer.0, trade.seller.0])
-            .filter(|asset| !delivered.contains(asset))
-            .collect();
-        missing.sort_unstable();
-        missing.dedup();
-        deliveries.extend(missing.into_iter().map(|asset| Delivery {
-            asset,
-            energy_in_mwh: 0,
-            energy_out_mwh: 0,
-        }));
-        for chunk in deliveries.chunks(limits::ITEMS_PER_BATCH) {
-            block.push(nonces.sign(
-                &keys.meter,
-                Body::PostDeliveries {
-                    slot: *slot as u64,
-                    deliveries: chunk.to_vec(),
-                    data_hash: None,
-                },
-            ));
-        }
-        block.push(nonces.sign(&keys.market, Body::SettleSlot { slot: *slot as u64 }));
-        let time = start + (*slot as u64 + 1) * slot_ms;
-        transactions += commit(&mut sequencer, block, time, &slot.to_string())?;
+            }
+            TradeEntry {
+                trade_id: trade.trade,
+                buyer_asset: trade.buyer.0,
+                seller_asset: trade.seller.0,
+                energy_mwh: trade.energy.0,
+                buyer_amount: trade.buyer_amount.0,
+                seller_amount: trade.seller_amount.0,
+                fees: trade
+                    .fees
+                    .iter()
+                    .map(|(area, fee)| (keys.areas[area.index()].public(), fee.0))
+                    .collect(),
+                surplus: trade
+                    .surplus
+                    .map(|(area, money)| (keys.areas[area.index()].public(), money.0)),
+            }
+        })
+        .collect();
+    for chunk in entries.chunks(limits::TRADES_PER_BATCH) {
+        block.push(nonces.sign(
+            &keys.market,
+            Body::RecordTrades {
+                slot: *slot as u64,
+                trades: chunk.to_vec(),
+            },
+        ));
     }
-
-    let state = sequencer.ledger().state();
-    let balance = |key: &Keypair| {
-        state
-            .accounts
-            .get(&key.public())
-            .map_or(0, |account| account.balance + account.locked)
-    };
-    Ok(Settlement {
-        dir: dir.to_path_buf(),
-        height: sequencer.ledger().height(),
-        transactions,
-        trades,
-        asset_net: keys
-            .assets
+    if !data.rates.is_empty() {
+        block.push(
+            nonces.sign(
+                &keys.market,
+                Body::PostPrices {
+                    slot: *slot as u64,
+                    prices: data
+                        .rates
+                        .iter()
+                        .map(|(grid, tariff, feed_in)| BalancingPrice {
+                            balancing_asset: grid.0,
+                            shortage_price: tariff.0,
+                            surplus_price: feed_in.0,
+                        })
+                        .collect(),
+                },
+            ),
+        );
+    }
+    // Grid connections deliver what they traded; the ledger derives the imbalance energy
+    // they supplied or absorbed from the other assets' deliveries.
+    let mut deliveries: Vec<Delivery> = grid_traded
+        .iter()
+        .map(|(asset, (bought, sold))| Delivery {
+            asset: asset.0,
+            energy_in_mwh: *bought,
+            energy_out_mwh: *sold,
+        })
+        .collect();
+    deliveries.extend(
+        data.deliveries
             .iter()
-            .zip(&deposits)
-            .map(|(key, deposit)| Money(balance(key) - deposit.0))
-            .collect(),
-        area_net: keys.areas.iter().map(|key| Money(balance(key))).collect(),
-        tokens_minted: Energy(state.totals.tokens_minted_mwh),
-    })
+            .filter(|(_, energy_in, energy_out)| energy_in.0 != 0 || energy_out.0 != 0)
+            .map(|(asset, energy_in, energy_out)| Delivery {
+                asset: asset.0,
+                energy_in_mwh: energy_in.0,
+                energy_out_mwh: energy_out.0,
+            }),
+    );
+    // Assets that traded but metered nothing still need their (zero) delivery.
+    let delivered: std::collections::BTreeSet<u32> =
+        deliveries.iter().map(|delivery| delivery.asset).collect();
+    let mut missing: Vec<u32> = data
+        .trades
+        .iter()
+        .flat_map(|trade| [trade.buyer.0, trade.seller.0])
+        .filter(|asset| !delivered.contains(asset))
+        .collect();
+    missing.sort_unstable();
+    missing.dedup();
+    deliveries.extend(missing.into_iter().map(|asset| Delivery {
+        asset,
+        energy_in_mwh: 0,
+        energy_out_mwh: 0,
+    }));
+    for chunk in deliveries.chunks(limits::ITEMS_PER_BATCH) {
+        block.push(nonces.sign(
+            &keys.meter,
+            Body::PostDeliveries {
+                slot: *slot as u64,
+                deliveries: chunk.to_vec(),
+                data_hash: None,
+            },
+        ));
+    }
+    block.push(nonces.sign(&keys.market, Body::SettleSlot { slot: *slot as u64 }));
+    block
 }
 
 fn commit(
@@ -656,4 +724,160 @@ pub fn compare(
         }
     }
     Ok(outcome.assets.len() + outcome.areas.len())
+}
+
+/// The ledger of a live exchange (`nestgrid serve --settle`): one embedded validator commits
+/// one block per closed slot. Its keys derive from a secret kept with the exchange, so nobody
+/// else can sign for its accounts. At creation every asset and area operator is registered;
+/// each slot's block then has the gateway deposit what the slot's buyers and imbalance payers
+/// owe, followed by the slot's trades, rates, deliveries and settlement, as for a run.
+pub struct LiveLedger<'t> {
+    topology: &'t Topology,
+    keys: Keys,
+    sequencer: Sequencer,
+    nonces: Nonces,
+}
+
+impl std::fmt::Debug for LiveLedger<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LiveLedger")
+            .field("height", &self.sequencer.ledger().height())
+            .finish()
+    }
+}
+
+impl<'t> LiveLedger<'t> {
+    /// Opens the ledger in `dir`, creating and registering it at the first start. `start_ms`
+    /// is the genesis time.
+    pub fn open(
+        topology: &'t Topology,
+        dir: &Path,
+        secret: &[u8; 32],
+    ) -> Result<LiveLedger<'t>, SettleError> {
+        let keys = Keys::secret(topology, secret);
+        let genesis = genesis_of(topology, &keys);
+        let ledger = Ledger::create_or_open(dir, genesis, &VotesOnly)?;
+        let mut nonces = Nonces(
+            ledger
+                .state()
+                .accounts
+                .iter()
+                .map(|(key, account)| (*key, account.nonce))
+                .collect(),
+        );
+        let fresh = ledger.height() == 0;
+        let mut sequencer = Sequencer::new(ledger, keys.validator.clone())
+            .map_err(|error| SettleError::Run(error.to_string()))?;
+        if fresh {
+            let setup = registrations(topology, &keys, &mut nonces);
+            let start = start_ms(topology);
+            for chunk in setup.chunks(limits::TRANSACTIONS_PER_BLOCK) {
+                commit(&mut sequencer, chunk.to_vec(), start, "setup")?;
+            }
+        }
+        Ok(LiveLedger {
+            topology,
+            keys,
+            sequencer,
+            nonces,
+        })
+    }
+
+    /// Whether `slot` is settled on the ledger already.
+    pub fn is_settled(&self, slot: SlotIndex) -> bool {
+        self.sequencer
+            .ledger()
+            .state()
+            .settled
+            .contains(&(slot as u64))
+    }
+
+    /// Blocks committed.
+    pub fn height(&self) -> u64 {
+        self.sequencer.ledger().height()
+    }
+
+    /// Settles one slot in one block at `time_ms`; returns the block's height.
+    pub fn settle_slot(
+        &mut self,
+        slot: SlotIndex,
+        data: &SlotData,
+        time_ms: u64,
+    ) -> Result<u64, SettleError> {
+        let topology = self.topology;
+        let reference = reference_connections(topology);
+        let balancing = |asset: AssetId| -> Option<AssetId> {
+            reference[topology.assets[asset.index()].area.index()]
+        };
+        let mut block = Vec::new();
+        for (asset, amount) in slot_outgoing(data, &balancing) {
+            if amount > 0 {
+                let amount = i64::try_from(amount)
+                    .map_err(|_| SettleError::Run("a deposit overflows".into()))?;
+                block.push(self.nonces.sign(
+                    &self.keys.gateway,
+                    Body::Deposit {
+                        account: self.keys.assets[asset.index()].public(),
+                        amount,
+                    },
+                ));
+            }
+        }
+        let block = slot_block(topology, &self.keys, &mut self.nonces, slot, data, block);
+        // A slot's block may exceed the block limit only for very large grids: commit in
+        // chunks, the settlement last.
+        for chunk in block.chunks(limits::TRANSACTIONS_PER_BLOCK) {
+            commit(
+                &mut self.sequencer,
+                chunk.to_vec(),
+                time_ms,
+                &slot.to_string(),
+            )?;
+        }
+        Ok(self.height())
+    }
+
+    /// Each asset's balance on the ledger (money available plus locked), by asset.
+    pub fn asset_balances(&self) -> Vec<Money> {
+        let state = self.sequencer.ledger().state();
+        self.keys
+            .assets
+            .iter()
+            .map(|key| {
+                Money(
+                    state
+                        .accounts
+                        .get(&key.public())
+                        .map_or(0, |account| account.balance + account.locked),
+                )
+            })
+            .collect()
+    }
+
+    /// What the gateway deposited for each asset over the ledger's life, read from its
+    /// blocks.
+    pub fn deposits(&self) -> Result<Vec<Money>, SettleError> {
+        let ledger = self.sequencer.ledger();
+        let index: BTreeMap<PublicKey, usize> = self
+            .keys
+            .assets
+            .iter()
+            .enumerate()
+            .map(|(index, key)| (key.public(), index))
+            .collect();
+        let mut deposits = vec![Money::ZERO; self.keys.assets.len()];
+        for height in 1..=ledger.height() {
+            let Some(block) = ledger.block(height)? else {
+                continue;
+            };
+            for tx in &block.transactions {
+                if let Body::Deposit { account, amount } = &tx.transaction.body
+                    && let Some(&asset) = index.get(account)
+                {
+                    deposits[asset] += Money(*amount);
+                }
+            }
+        }
+        Ok(deposits)
+    }
 }

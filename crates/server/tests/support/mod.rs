@@ -25,6 +25,7 @@ pub fn config(dir: &Path, limits: Limits) -> ServeConfig {
         speed: SPEED,
         limits,
         authorities: None,
+        settle: false,
     }
 }
 

@@ -470,6 +470,7 @@ async fn clock(Extract(app): Extract<App>) -> Response {
         "slots_closed": state.clock.closed,
         "finished": state.clock.finished,
         "currency": settings.currency,
+        "time_zone": settings.start.time_zone().iana_name(),
         "ledger": state.ledger,
     }))
 }
@@ -562,6 +563,7 @@ async fn market(Extract(app): Extract<App>) -> Response {
     ok(json!({
         "slot": state.clock.open_slot,
         "next_tick": state.clock.next_tick,
+        "last_closed_slot": state.slots.keys().next_back(),
         "areas": areas,
     }))
 }

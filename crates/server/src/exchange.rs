@@ -909,6 +909,13 @@ impl Market {
                 state.add_tender(tender);
             }
             state.slots.insert(slot, record);
+            // Between slots no market is open: nothing traded "now".
+            for (area, live) in state.live.iter_mut().enumerate() {
+                live.slot = MarketSlot {
+                    area: area as u32,
+                    ..MarketSlot::default()
+                };
+            }
             state.clock.closed = slot + 1;
             state.clock.open_slot = None;
             state.clock.next_tick = 0;

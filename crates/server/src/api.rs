@@ -56,6 +56,7 @@ pub fn router(shared: App) -> Router {
         .route("/v1/bills", get(bills))
         .route("/v1/market", get(market))
         .route("/v1/market/{area}/book", get(book))
+        .route("/v1/market/{area}/history", get(history))
         .route("/v1/deliveries", post(post_deliveries).get(deliveries))
         .route("/v1/grid", get(grid))
         .route("/v1/grid/events", post(grid_event))
@@ -273,31 +274,57 @@ fn ok(value: Value) -> Response {
     json_response(StatusCode::OK, value)
 }
 
+/// The query's pairs, percent-decoded (`+` is a space).
 fn query(uri: &Uri) -> Vec<(String, String)> {
     uri.query()
         .unwrap_or("")
         .split('&')
         .filter(|pair| !pair.is_empty())
         .map(|pair| match pair.split_once('=') {
-            Some((key, value)) => (key.to_string(), value.to_string()),
-            None => (pair.to_string(), String::new()),
+            Some((key, value)) => (percent_decode(key), percent_decode(value)),
+            None => (percent_decode(pair), String::new()),
         })
         .collect()
+}
+
+fn percent_decode(text: &str) -> String {
+    let hex = |byte: u8| (byte as char).to_digit(16).map(|digit| digit as u8);
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut index = 0;
+    while index < bytes.len() {
+        let byte = bytes[index];
+        if byte == b'%'
+            && index + 2 < bytes.len()
+            && let (Some(high), Some(low)) = (hex(bytes[index + 1]), hex(bytes[index + 2]))
+        {
+            out.push(high * 16 + low);
+            index += 3;
+            continue;
+        }
+        out.push(if byte == b'+' { b' ' } else { byte });
+        index += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// The optional `slot` filter of list routes.
 fn slot_filter(uri: &Uri, known: &[&str]) -> Result<Option<u32>, Problem> {
     let mut slot = None;
     for (key, value) in query(uri) {
-        if key == "slot" {
+        if key == "slot" && known.contains(&"slot") {
             slot = Some(value.parse::<u32>().map_err(|_| {
                 bad_request(format!("query `slot`: `{value}` is not a slot number"))
             })?);
         } else if !known.contains(&key.as_str()) {
-            return Err(bad_request(format!(
-                "unknown query parameter `{key}`; this route takes {}",
-                known.join(", ")
-            )));
+            return Err(bad_request(if known.is_empty() {
+                format!("unknown query parameter `{key}`; this route takes none")
+            } else {
+                format!(
+                    "unknown query parameter `{key}`; this route takes {}",
+                    known.join(", ")
+                )
+            }));
         }
     }
     Ok(slot)
@@ -311,7 +338,7 @@ fn time_text(ms: i64) -> String {
 
 fn decode<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, Problem> {
     let mut deserializer = serde_json::Deserializer::from_slice(body);
-    serde_path_to_error::deserialize(&mut deserializer).map_err(|error| {
+    let value = serde_path_to_error::deserialize(&mut deserializer).map_err(|error| {
         let path = error.path().to_string();
         let inner = error.into_inner();
         let detail = if path == "." || path.is_empty() {
@@ -324,7 +351,11 @@ fn decode<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, Problem> {
         } else {
             bad_request(format!("the body is not valid JSON: {detail}"))
         }
-    })
+    })?;
+    deserializer
+        .end()
+        .map_err(|error| bad_request(format!("the body has more after its JSON value: {error}")))?;
+    Ok(value)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -516,6 +547,22 @@ async fn assets(Extract(app): Extract<App>) -> Response {
     ok(json!({ "assets": assets }))
 }
 
+/// One area's market in one slot: volume, trades and prices.
+fn market_summary(market: &crate::model::MarketSlot) -> Value {
+    json!({
+        "volume_kwh": kwh(market.volume),
+        "trades": market.trades,
+        "min_price": money(market.min),
+        "max_price": money(market.max),
+        "last_price": money(market.last),
+        "mean_price": money(if market.volume > 0 {
+            (market.value as i128 * 1_000_000 / market.volume as i128) as i64
+        } else {
+            0
+        }),
+    })
+}
+
 fn market_view(app: &Shared, state: &State, index: usize, live: &LiveMarket) -> Value {
     let last_closed = state
         .slots
@@ -523,20 +570,7 @@ fn market_view(app: &Shared, state: &State, index: usize, live: &LiveMarket) -> 
         .next_back()
         .and_then(|slot| slot.markets.get(index))
         .filter(|market| market.trades > 0);
-    let summary = |market: &crate::model::MarketSlot| {
-        json!({
-            "volume_kwh": kwh(market.volume),
-            "trades": market.trades,
-            "min_price": money(market.min),
-            "max_price": money(market.max),
-            "last_price": money(market.last),
-            "mean_price": money(if market.volume > 0 {
-                (market.value as i128 * 1_000_000 / market.volume as i128) as i64
-            } else {
-                0
-            }),
-        })
-    };
+    let summary = market_summary;
     json!({
         "area": app.topology.areas[index].path,
         "id": index,
@@ -572,19 +606,9 @@ async fn book(
     Extract(app): Extract<App>,
     axum::extract::Path(area): axum::extract::Path<String>,
 ) -> Response {
-    let index = match area.parse::<usize>() {
-        Ok(index) if index < app.topology.areas.len() => index,
-        _ => {
-            return Problem::new(
-                404,
-                "unknown area",
-                format!(
-                    "no area {area}: areas are numbered 0 to {} (see /v1/areas)",
-                    app.topology.areas.len() - 1
-                ),
-            )
-            .into_response();
-        }
+    let index = match area_index(&app, &area) {
+        Ok(index) => index,
+        Err(problem) => return problem.into_response(),
     };
     let state = app.read();
     let live = &state.live[index];
@@ -600,6 +624,49 @@ async fn book(
         "bids": levels(&live.bids),
         "offers": levels(&live.offers),
     }))
+}
+
+/// The area of a `/v1/market/{area}/...` route, or a problem naming the valid range.
+fn area_index(app: &Shared, area: &str) -> Result<usize, Problem> {
+    match area.parse::<usize>() {
+        Ok(index) if index < app.topology.areas.len() => Ok(index),
+        _ => Err(Problem::new(
+            404,
+            "unknown area",
+            format!(
+                "no area {area}: areas are numbered 0 to {} (see /v1/areas)",
+                app.topology.areas.len() - 1
+            ),
+        )),
+    }
+}
+
+/// Every closed slot of one area's market, oldest first (slots without trades included, with
+/// zero volume).
+async fn history(
+    Extract(app): Extract<App>,
+    axum::extract::Path(area): axum::extract::Path<String>,
+) -> Response {
+    let index = match area_index(&app, &area) {
+        Ok(index) => index,
+        Err(problem) => return problem.into_response(),
+    };
+    let state = app.read();
+    let slots: Vec<Value> = state
+        .slots
+        .values()
+        .map(|record| {
+            let market = record.markets.get(index).copied().unwrap_or_default();
+            let mut value = if market.trades > 0 {
+                market_summary(&market)
+            } else {
+                json!({ "volume_kwh": "0", "trades": 0 })
+            };
+            value["slot"] = json!(record.slot);
+            value
+        })
+        .collect();
+    ok(json!({ "area": app.topology.areas[index].path, "slots": slots }))
 }
 
 async fn grid(Extract(app): Extract<App>) -> Response {
@@ -776,15 +843,15 @@ struct CurvePoint {
     energy_kwh: Value,
 }
 
-/// Largest energy of one tender step: 1 GWh.
-const MAX_ENERGY: i64 = 1_000_000 * 1_000_000;
-/// Largest absolute price: 1,000,000 per kWh.
-const MAX_PRICE: i64 = 1_000_000 * 1_000_000;
+/// Largest energy of one tender step or reading: 100 MWh.
+const MAX_ENERGY: i64 = 100_000 * 1_000_000;
+/// Largest absolute price: 10,000 per kWh.
+const MAX_PRICE: i64 = 10_000 * 1_000_000;
 
 fn check_price(price: i64, field: &str) -> Result<i64, Problem> {
     if price.abs() > MAX_PRICE {
         return Err(unprocessable(format!(
-            "{field}: must be between -1000000 and 1000000 per kWh"
+            "{field}: must be between -10000 and 10000 per kWh"
         )));
     }
     Ok(price)
@@ -800,7 +867,7 @@ fn tender_legs(app: &Shared, body: &TenderBody) -> Result<(Vec<LegRecord>, bool)
             let energy = decimal(energy, "energy_kwh")?;
             if energy <= 0 || energy > MAX_ENERGY {
                 return Err(unprocessable(
-                    "energy_kwh: must be greater than 0 and at most 1000000",
+                    "energy_kwh: must be greater than 0 and at most 100000",
                 ));
             }
             let price = check_price(decimal(price, "price")?, "price")?;
@@ -829,7 +896,7 @@ fn tender_legs(app: &Shared, body: &TenderBody) -> Result<(Vec<LegRecord>, bool)
                 let energy = decimal(&point.energy_kwh, &format!("curve[{index}].energy_kwh"))?;
                 if !(0..=MAX_ENERGY).contains(&energy) {
                     return Err(unprocessable(format!(
-                        "curve[{index}].energy_kwh: must be between 0 and 1000000"
+                        "curve[{index}].energy_kwh: must be between 0 and 100000"
                     )));
                 }
                 if let Some(&(previous, previous_energy)) = parsed.last() {
@@ -1172,7 +1239,11 @@ fn bill_view(app: &Shared, asset: u32, bill: &Bill) -> Value {
         "fees": money(bill.fees),
         "imbalance_kwh": kwh(bill.imbalance_energy),
         "imbalance_paid": money(bill.imbalance_paid),
-        "net_cost": money(bill.paid - bill.received + bill.imbalance_paid),
+        "net_cost": money(
+            bill.paid
+                .saturating_sub(bill.received)
+                .saturating_add(bill.imbalance_paid)
+        ),
     })
 }
 
@@ -1274,7 +1345,7 @@ async fn post_deliveries(
             for (value, field) in [(energy_in, "energy_in_kwh"), (energy_out, "energy_out_kwh")] {
                 if !(0..=MAX_ENERGY).contains(&value) {
                     return Err(unprocessable(format!(
-                        "readings[{index}].{field}: must be between 0 and 1000000"
+                        "readings[{index}].{field}: must be between 0 and 100000"
                     )));
                 }
             }

@@ -187,7 +187,7 @@ pub fn verify_with(
         });
     }
     let skew = timestamp.saturating_sub(now_ms);
-    if skew.abs() > window_ms {
+    if skew.unsigned_abs() > window_ms.unsigned_abs() {
         return Err(AuthError::Stale {
             skew_ms: skew,
             window_ms,

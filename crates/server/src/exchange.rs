@@ -255,17 +255,20 @@ impl State {
                 .push(position);
         }
         let buyer = self.positions.entry((fill.buyer, fill.slot)).or_default();
-        buyer.0 += fill.energy.0;
+        buyer.0 = buyer.0.saturating_add(fill.energy.0);
         let seller = self.positions.entry((fill.seller, fill.slot)).or_default();
-        seller.1 += fill.energy.0;
+        seller.1 = seller.1.saturating_add(fill.energy.0);
+        // Sums saturate rather than wrap: the API's bounds keep real runs far from the limit
+        // (9.2 × 10^12 in currency), and a saturated sum stays visibly wrong instead of
+        // turning negative.
         let bill = self.bills.entry(fill.buyer).or_default();
-        bill.bought += fill.energy.0;
-        bill.paid += fill.buyer_pays.0;
-        bill.fees += fill.buyer_fees.0;
+        bill.bought = bill.bought.saturating_add(fill.energy.0);
+        bill.paid = bill.paid.saturating_add(fill.buyer_pays.0);
+        bill.fees = bill.fees.saturating_add(fill.buyer_fees.0);
         let bill = self.bills.entry(fill.seller).or_default();
-        bill.sold += fill.energy.0;
-        bill.received += fill.seller_receives.0;
-        bill.fees += fill.seller_fees.0;
+        bill.sold = bill.sold.saturating_add(fill.energy.0);
+        bill.received = bill.received.saturating_add(fill.seller_receives.0);
+        bill.fees = bill.fees.saturating_add(fill.seller_fees.0);
         self.fills.push(fill);
     }
 
@@ -293,8 +296,8 @@ impl State {
 
     fn add_imbalance(&mut self, asset: u32, energy: i64, paid: i64) {
         let bill = self.bills.entry(asset).or_default();
-        bill.imbalance_energy += energy;
-        bill.imbalance_paid += paid;
+        bill.imbalance_energy = bill.imbalance_energy.saturating_add(energy);
+        bill.imbalance_paid = bill.imbalance_paid.saturating_add(paid);
     }
 
     fn add_delivery(&mut self, record: DeliveryRecord) {
@@ -1281,8 +1284,10 @@ fn add_trade(market: &mut MarketSlot, trade: &TradeRecord) {
     market.min = market.min.min(trade.price.0);
     market.max = market.max.max(trade.price.0);
     market.last = trade.price.0;
-    market.volume += trade.energy.0;
-    market.value += Money::for_energy(trade.price, trade.energy).0;
+    market.volume = market.volume.saturating_add(trade.energy.0);
+    market.value = market
+        .value
+        .saturating_add(Money::for_energy(trade.price, trade.energy).0);
     market.trades += 1;
 }
 

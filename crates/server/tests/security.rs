@@ -480,3 +480,85 @@ async fn a_key_over_its_rate_is_refused() {
     assert!(statuses.contains(&429), "{statuses:?}");
     ex.server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn malformed_requests_found_by_fuzzing_are_refused() {
+    let ex = exchange(Limits::default()).await;
+    // Trailing bytes after the JSON body.
+    let mut body = tender(ex.slot).to_string().into_bytes();
+    body.extend_from_slice(b" trailing garbage");
+    refused(&ex, 400, async {
+        ex.alice
+            .send_raw(
+                "POST",
+                "/v1/tenders",
+                body,
+                &auth::new_nonce(),
+                auth::now_ms(),
+            )
+            .await
+            .unwrap()
+    })
+    .await;
+    // A timestamp at the end of the range is stale, not an overflow.
+    refused(&ex, 401, async {
+        ex.alice
+            .send_raw(
+                "GET",
+                "/v1/tenders",
+                Vec::new(),
+                &auth::new_nonce(),
+                i64::MIN,
+            )
+            .await
+            .unwrap()
+    })
+    .await;
+    refused(&ex, 401, async {
+        ex.alice
+            .send_raw(
+                "GET",
+                "/v1/tenders",
+                Vec::new(),
+                &auth::new_nonce(),
+                i64::MAX,
+            )
+            .await
+            .unwrap()
+    })
+    .await;
+    // Amounts beyond the bounds are refused (they could overflow the bills).
+    let mut huge = tender(ex.slot);
+    huge["energy_kwh"] = json!("1000000");
+    huge["price"] = json!("1000000");
+    refused(&ex, 422, async {
+        ex.alice
+            .send("POST", "/v1/tenders", Some(&huge))
+            .await
+            .unwrap()
+    })
+    .await;
+    // A route without query parameters takes none, `slot` included.
+    refused(&ex, 400, async {
+        ex.alice
+            .send("GET", "/v1/bills?slot=3", None)
+            .await
+            .unwrap()
+    })
+    .await;
+    // Query values are percent-decoded.
+    let open = ex
+        .alice
+        .send("GET", "/v1/tenders?status=%77aiting&slot=%3", None)
+        .await
+        .unwrap();
+    assert_problem(&open, 400);
+    let waiting = ex
+        .alice
+        .send("GET", "/v1/tenders?status=%77aiting", None)
+        .await
+        .unwrap();
+    assert_eq!(waiting.status, 200, "{:?}", waiting.body);
+    assert_eq!(waiting.body["tenders"].as_array().unwrap().len(), 1);
+    ex.server.stop().await;
+}

@@ -118,6 +118,22 @@ async fn agents_trade_and_transactions_positions_and_bills_agree() {
         assert_eq!(decimal(&position["net_kwh"]), bought[&slot]);
     }
 
+    // The street's market history has every closed slot, oldest first.
+    let history = Client::new(&url, None)
+        .send("GET", "/v1/market/1/history", None)
+        .await
+        .unwrap()
+        .body;
+    assert_eq!(history["area"], "Exchange/Street");
+    let slots: Vec<u64> = history["slots"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|entry| entry["slot"].as_u64().unwrap())
+        .collect();
+    assert_eq!(slots, (0..slots.len() as u64).collect::<Vec<_>>());
+    assert!(slots.len() as u32 > slot + 1);
+
     // Bill: the sum of the transactions.
     let bills = alice.send("GET", "/v1/bills", None).await.unwrap().body;
     let bill = &bills["bills"][0];
@@ -595,4 +611,44 @@ async fn settled_slots_on_the_ledger_match_the_bills() {
         -decimal(&bill["net_cost"]),
         "ledger and bill disagree for the heat pump"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_load_generator_registers_agents_and_measures() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(dir.path()).await;
+    let report = nestgrid_server::loadgen::run(
+        nestgrid_server::loadgen::LoadConfig {
+            server: server.url(),
+            agents: 2,
+            seconds: 1.0,
+            warmup: 0.2,
+            rate: None,
+        },
+        key(dir.path(), Role::Operator),
+    )
+    .await
+    .expect("the load runs");
+    assert!(report.accepted > 10, "{report:?}");
+    assert_eq!(report.failed, 0, "{report:?}");
+    assert!(report.p50_ms <= report.p99_ms && report.p99_ms <= report.max_ms);
+    // Every accepted tender is in the exchange.
+    let auditor = Client::new(&server.url(), Some(key(dir.path(), Role::Auditor)));
+    let tenders = auditor.send("GET", "/v1/tenders", None).await.unwrap().body;
+    assert!(tenders["tenders"].as_array().unwrap().len() as u64 >= report.accepted);
+    // A third agent finds no free external asset.
+    let error = nestgrid_server::loadgen::run(
+        nestgrid_server::loadgen::LoadConfig {
+            server: server.url(),
+            agents: 1,
+            seconds: 0.1,
+            warmup: 0.0,
+            rate: Some(10.0),
+        },
+        key(dir.path(), Role::Operator),
+    )
+    .await
+    .unwrap_err();
+    assert!(error.contains("unregistered external assets"), "{error}");
+    server.stop().await;
 }

@@ -2,12 +2,15 @@
 // exchange at speed 300 (a 15-minute slot every 3 s): the clock advances, the selected area's
 // clearing prices are those of GET /v1/market as slots pass, the order book chart draws the book
 // the page fetched, the page polls and reconnects when the event stream drops, and a scenario
-// with 120 top-level areas stays usable (search, limits, islanding, the finished state).
+// with 120 top-level areas stays usable (search, limits, islanding, the finished state). Signed
+// in with the auditor's key file, the page signs its requests in the browser (WebCrypto Ed25519)
+// and lists the transactions a signed GET /v1/transactions returns; a key the exchange does not
+// know gets the server's problem instead of data.
 
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import { createHash, createPrivateKey, randomBytes, sign } from "node:crypto";
+import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, randomBytes, sign, verify } from "node:crypto";
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
@@ -81,12 +84,17 @@ async function serve(scenarioText) {
 /** Routes of the public API the dashboard may use (besides the page itself and the stream). */
 const ALLOWED = [/^\/$/, /^\/v1\/clock$/, /^\/v1\/areas$/, /^\/v1\/market$/, /^\/v1\/market\/\d+\/book$/, /^\/v1\/grid$/];
 
+/** Routes the dashboard may use besides those once signed in with a key. */
+const SIGNED = [...ALLOWED, /^\/v1\/participants\/me$/, /^\/v1\/transactions$/];
+
 /**
  * Opens the dashboard and records console errors and warnings, uncaught exceptions, failed
- * requests and every request that is not one of the public routes of the same server.
+ * requests and every request that is not one of the `allowed` routes of the same server
+ * (the public ones unless told). `init` runs in the page before its own script.
  */
-async function openDashboard(browser, server, hash = "") {
+async function openDashboard(browser, server, hash = "", { allowed = ALLOWED, init } = {}) {
   const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+  if (init) await page.addInitScript(init);
   const problems = [];
   const host = new URL(server.url).host;
   page.on("console", m => { if (m.type() === "error" || m.type() === "warning") problems.push(`console ${m.type()}: ${m.text()}`); });
@@ -94,7 +102,7 @@ async function openDashboard(browser, server, hash = "") {
   page.on("requestfailed", r => problems.push(`failed request: ${r.url()}`));
   page.on("request", r => {
     const u = new URL(r.url());
-    if (u.host !== host || !ALLOWED.some(re => re.test(u.pathname))) problems.push(`request: ${r.url()}`);
+    if (u.host !== host || !allowed.some(re => re.test(u.pathname))) problems.push(`request: ${r.url()}`);
   });
   page.on("websocket", ws => {
     const u = new URL(ws.url());
@@ -399,9 +407,12 @@ test("while the event stream is down the page polls, and it reconnects", { timeo
   await page.close();
 });
 
-/** The four headers of a request signed with a key file of `nestgrid serve` (docs of auth.rs). */
+/**
+ * The four headers of a request signed with a key file of `nestgrid serve` (docs of auth.rs),
+ * given as its path or as its content.
+ */
 function signed(keyFile, method, path, body) {
-  const key = JSON.parse(readFileSync(keyFile, "utf8"));
+  const key = typeof keyFile === "string" ? JSON.parse(readFileSync(keyFile, "utf8")) : keyFile;
   const der = Buffer.concat([Buffer.from("302e020100300506032b657004220420", "hex"), Buffer.from(key.secret_key, "hex")]);
   const secret = createPrivateKey({ key: der, format: "der", type: "pkcs8" });
   const timestamp = String(Date.now()), nonce = randomBytes(16).toString("hex");
@@ -499,4 +510,200 @@ test("120 top-level areas: the tree and its search stay usable, limits and islan
   } finally {
     await wide.stop();
   }
+});
+
+/** A signed GET of `path` with the key (file), in Node: {status, body}. */
+async function signedGet(server, key, path) {
+  const response = await fetch(server.url + path, { headers: signed(key, "GET", path, "") });
+  return { status: response.status, body: await response.json() };
+}
+
+/** A new ed25519 key in the format of `nestgrid keygen` (the secret is the 32-byte seed). */
+function freshKey() {
+  const { publicKey, privateKey } = generateKeyPairSync("ed25519");
+  return {
+    public_key: publicKey.export({ format: "der", type: "spki" }).subarray(-32).toString("hex"),
+    secret_key: privateKey.export({ format: "der", type: "pkcs8" }).subarray(-32).toString("hex"),
+  };
+}
+
+/** The transactions panel: each slot's header row and its rows' cells, read at one moment. */
+function txView(page) {
+  return page.evaluate(() => ({
+    visible: !document.querySelector('[data-testid="tx-panel"]').hidden,
+    area: document.querySelector('[data-testid="tx-area"]').textContent,
+    slots: [...document.querySelectorAll('[data-testid="tx-slot"]')].map(g => ({
+      ...g.dataset,
+      rows: [...document.querySelectorAll(`[data-testid="tx-row"][data-slot="${g.dataset.slot}"]`)]
+        .map(tr => ({ id: tr.dataset.id, side: tr.dataset.side, cells: [...tr.cells].map(td => td.textContent) })),
+    })),
+  }));
+}
+
+/** A transaction of the API as the panel shows it: the API's own strings, unrounded. */
+const txRow = t => ({ id: String(t.id), side: t.side, cells: [String(t.slot), String(t.tick), t.asset, t.side, t.energy_kwh, t.price, t.amount, t.fees, t.market] });
+
+/** Checks a request the browser signed, with node:crypto, over the bytes auth.rs describes. */
+async function assertSignedByBrowser(request, publicKeyHex) {
+  const h = await request.allHeaders();
+  const u = new URL(request.url());
+  assert.equal(h["x-nestgrid-key"], publicKeyHex, `${u.pathname}${u.search}: the key header`);
+  assert.match(h["x-nestgrid-nonce"], /^[A-Za-z0-9_-]{8,64}$/);
+  assert.match(h["x-nestgrid-timestamp"], /^\d+$/);
+  assert.ok(Math.abs(Number(h["x-nestgrid-timestamp"]) - Date.now()) < 30_000, "signed on the current time");
+  assert.match(h["x-nestgrid-signature"], /^[0-9a-f]{128}$/);
+  const tag = Buffer.from("nestgrid-api-v1"), length = Buffer.alloc(4);
+  length.writeUInt32LE(tag.length);
+  const message = `${request.method()}\n${u.pathname}${u.search}\n${h["x-nestgrid-timestamp"]}\n${h["x-nestgrid-nonce"]}\n${createHash("sha256").update(request.postDataBuffer() ?? Buffer.alloc(0)).digest("hex")}`;
+  const key = createPublicKey({ key: Buffer.concat([Buffer.from("302a300506032b6570032100", "hex"), Buffer.from(publicKeyHex, "hex")]), format: "der", type: "spki" });
+  assert.ok(verify(null, Buffer.concat([length, tag, Buffer.from(message)]), key, Buffer.from(h["x-nestgrid-signature"], "hex")),
+    `the browser's signature of ${request.method()} ${u.pathname}${u.search} verifies with node:crypto`);
+  return h["x-nestgrid-nonce"];
+}
+
+test("signed in with the auditor's key file, the page shows who it is and lists exactly the transactions of a signed GET /v1/transactions", { timeout: 90_000 }, async t => {
+  // An exchange of its own, at its first slots, whatever the tests before took.
+  const exchange = await serve(null);
+  t.after(() => exchange.stop());
+  const keyFile = join(exchange.data, "keys", "auditor.key");
+  const key = JSON.parse(readFileSync(keyFile, "utf8"));
+  const { page, problems } = await openDashboard(browser, exchange, "", { allowed: SIGNED });
+  const sent = [];
+  page.on("request", r => sent.push(r));
+  assert.equal((await txView(page)).visible, false, "no transactions before signing in");
+  assert.equal(await page.isVisible(byId("auth-unsupported")), false, "this Chromium signs with Ed25519");
+  assert.equal(await page.isEnabled(byId("auth-file")), true);
+
+  await page.setInputFiles(byId("auth-file"), keyFile);
+  await until(() => page.isVisible(byId("auth-name")), 10_000, "the page to sign in");
+  const me = await signedGet(exchange, keyFile, "/v1/participants/me");
+  assert.equal(me.status, 200);
+  assert.deepEqual([me.body.name, me.body.role, me.body.public_key], ["auditor", "auditor", key.public_key]);
+  assert.equal(await page.textContent(byId("auth-name")), me.body.name);
+  assert.equal(await page.textContent(byId("auth-role")), me.body.role);
+  assert.ok(key.public_key.startsWith((await page.textContent(byId("auth-key"))).replace("…", "")), "the key's start is shown");
+  assert.equal(await page.isVisible(byId("auth-signin")), false, "signed in, the sign-in control gives way to sign out");
+  assert.equal(await page.isVisible(byId("auth-problem")), false);
+
+  // The last closed slot, once the page fetched it after the close, is exactly what the
+  // exchange answers the same key for that slot; the open slot's rows so far are in its answer.
+  const root = await page.textContent(byId("selected-area"));
+  const compare = async (area, seenSlot) => {
+    const view = await until(async () => {
+      const v = await txView(page);
+      const closed = v.slots.find(g => g.state === "closed" && g.final === "true");
+      return v.area === area && closed && Number(closed.slot) > seenSlot && v;
+    }, 15_000, `a closed slot after ${seenSlot} in the panel of ${area}`);
+    const closed = view.slots.find(g => g.state === "closed");
+    const slot = Number(closed.slot);
+    const api = await signedGet(exchange, keyFile, `/v1/transactions?slot=${slot}`);
+    assert.equal(api.status, 200);
+    const expected = api.body.transactions.filter(x => x.asset.startsWith(area + "/")).reverse().map(txRow);
+    assert.ok(expected.length > 0, `slot ${slot} has transactions in ${area}`);
+    assert.deepEqual(closed.rows, expected, `${area}, slot ${slot}: the panel lists what GET /v1/transactions?slot=${slot} returns, newest first`);
+    assert.equal(closed.count, String(expected.length));
+    t.diagnostic(`${area}: slot ${slot} lists ${expected.length} of ${api.body.transactions.length} transactions, equal to GET /v1/transactions`);
+    return { slot, total: api.body.transactions.length, shown: expected.length };
+  };
+  const first = await compare(root, -1);
+  assert.equal(first.shown, first.total, "the root's panel lists every transaction");
+  const second = await compare(root, first.slot);
+
+  // While a slot trades, the rows the page polled so far are transactions of that slot.
+  const open = await until(async () => (await txView(page)).slots.find(g => g.state === "open" && g.rows.length > 0), 15_000, "transactions in the open slot");
+  const later = await signedGet(exchange, keyFile, `/v1/transactions?slot=${open.slot}`);
+  const known = new Set(later.body.transactions.map(x => JSON.stringify(txRow(x))));
+  for (const row of open.rows) assert.ok(known.has(JSON.stringify(row)), `open slot ${open.slot}: ${row.cells.join(" ")} is a transaction of the exchange`);
+  assert.equal(open.count, String(open.rows.length));
+  t.diagnostic(`open slot ${open.slot}: ${open.rows.length} transactions so far, each in GET /v1/transactions?slot=${open.slot}`);
+
+  // Selecting the street narrows the panel to the street's assets.
+  await page.click(`${rowOf(STREET)} ${byId("area-name")}`);
+  const street = await compare(STREET, second.slot - 1);
+  assert.ok(street.shown < street.total, `the street's panel leaves out the assets outside it (${street.shown} of ${street.total})`);
+
+  // Every signed request of the page verifies independently with node:crypto; no nonce twice.
+  const signedRequests = sent.filter(r => /^\/v1\/(transactions|participants\/me)$/.test(new URL(r.url()).pathname));
+  assert.ok(signedRequests.length >= 4, `the page polled the transactions (${signedRequests.length} signed requests)`);
+  const nonces = [];
+  for (const r of signedRequests) nonces.push(await assertSignedByBrowser(r, key.public_key));
+  assert.equal(new Set(nonces).size, nonces.length, "a new nonce for every request");
+  assert.ok(signedRequests.some(r => /^\/v1\/transactions\?slot=\d+$/.test(new URL(r.url()).pathname + new URL(r.url()).search)));
+
+  // The secret never leaves the page and is not stored.
+  for (const r of sent) {
+    const text = [r.url(), JSON.stringify(await r.allHeaders()), r.postData() ?? ""].join(" ").toLowerCase();
+    assert.ok(!text.includes(key.secret_key.toLowerCase()), `${r.url()} carries no secret key`);
+  }
+  const stored = await page.evaluate(async () => ({ local: localStorage.length, session: sessionStorage.length, cookie: document.cookie, dbs: (await indexedDB.databases()).length }));
+  assert.deepEqual(stored, { local: 0, session: 0, cookie: "", dbs: 0 }, "nothing stored in the browser");
+
+  // Signing out forgets the key and the data.
+  await page.click(byId("auth-signout"));
+  assert.equal(await page.isVisible(byId("auth-signin")), true);
+  const out = await txView(page);
+  assert.equal(out.visible, false);
+  assert.deepEqual(out.slots, []);
+  const count = sent.length;
+  await sleep(1_500);
+  assert.deepEqual(sent.slice(count).map(r => new URL(r.url()).pathname).filter(p => !ALLOWED.some(re => re.test(p))), [], "signed out, the page makes no signed request");
+  assertClean(problems);
+  await page.close();
+});
+
+test("a key the exchange does not know shows the server's problem (403 not registered) instead of data; a broken key file is refused in the page", { timeout: 60_000 }, async t => {
+  const exchange = await serve(null);
+  t.after(() => exchange.stop());
+  const { page, problems } = await openDashboard(browser, exchange, "", { allowed: SIGNED });
+  const sent = [];
+  page.on("request", r => sent.push(new URL(r.url()).pathname));
+  const stranger = freshKey();
+  await page.fill(byId("auth-text"), JSON.stringify(stranger, null, 2));
+  await page.click(byId("auth-submit"));
+  await until(() => page.isVisible(byId("auth-problem")), 10_000, "the problem to be shown");
+  assert.equal(await page.inputValue(byId("auth-text")), "", "the pasted key is not left in the field");
+  const api = await signedGet(exchange, stranger, "/v1/participants/me");
+  assert.equal(api.status, 403);
+  assert.equal(api.body.title, "not registered");
+  assert.match(api.body.detail, new RegExp(`key ${stranger.public_key} is not registered`));
+  assert.equal(await page.textContent(byId("auth-problem")), `403 not registered: ${api.body.detail}`, "the server's problem detail");
+  assert.equal(await page.getAttribute(byId("auth-problem"), "data-status"), "403");
+  assert.equal(await page.isVisible(byId("auth-name")), false, "not signed in");
+  assert.equal(await page.isVisible(byId("auth-signin")), true);
+  await sleep(1_500);
+  const view = await txView(page);
+  assert.equal(view.visible, false, "no transactions panel");
+  assert.deepEqual(view.slots, []);
+  assert.ok(!sent.includes("/v1/transactions"), "no transactions were asked for");
+  assert.deepEqual(sent.filter(p => p === "/v1/participants/me"), ["/v1/participants/me"], "one signed request: who am I");
+
+  // Not a key file, and a public key that is not the secret's: refused before any request.
+  const before = sent.length;
+  await page.fill(byId("auth-text"), "hello");
+  await page.click(byId("auth-submit"));
+  await until(async () => /^not a key file/.test(await page.textContent(byId("auth-problem"))), 5_000, "the key file to be refused");
+  const other = freshKey();
+  await page.setInputFiles(byId("auth-file"), { name: "mixed.key", mimeType: "application/json", buffer: Buffer.from(JSON.stringify({ public_key: other.public_key, secret_key: stranger.secret_key })) });
+  await until(async () => (await page.textContent(byId("auth-problem"))) === "the public key does not belong to the secret key", 5_000, "the mismatched key to be refused");
+  assert.deepEqual(sent.slice(before).filter(p => !ALLOWED.some(re => re.test(p))), [], "nothing signed was sent for them");
+  // The browser itself logs the 403 answer; the page logs nothing else.
+  assertClean(problems.filter(p => !/Failed to load resource: the server responded with a status of 403/.test(p)));
+  await page.close();
+});
+
+test("without WebCrypto Ed25519 the page says it cannot sign in", { timeout: 30_000 }, async () => {
+  const { page, problems } = await openDashboard(browser, exchange, "", {
+    init: () => {
+      const generate = SubtleCrypto.prototype.generateKey;
+      SubtleCrypto.prototype.generateKey = function (algorithm, ...rest) {
+        return (algorithm?.name ?? algorithm) === "Ed25519" ? Promise.reject(new DOMException("Unrecognized name", "NotSupportedError")) : generate.call(this, algorithm, ...rest);
+      };
+    },
+  });
+  await until(() => page.isVisible(byId("auth-unsupported")), 5_000, "the notice");
+  assert.match(await page.textContent(byId("auth-unsupported")), /no WebCrypto Ed25519/);
+  assert.equal(await page.isEnabled(byId("auth-file")), false);
+  assert.equal(await page.isEnabled(byId("auth-submit")), false);
+  assertClean(problems);
+  await page.close();
 });

@@ -547,10 +547,40 @@ async fn assets(Extract(app): Extract<App>) -> Response {
     ok(json!({ "assets": assets }))
 }
 
+/// An area's import and export limits as energy per slot (mWh).
+fn slot_limits(app: &Shared, index: usize) -> (Option<i64>, Option<i64>) {
+    let area = &app.topology.areas[index];
+    let slot_seconds = app.topology.settings.slot_seconds;
+    (
+        area.import_limit
+            .map(|limit| limit.energy_over(slot_seconds).0),
+        area.export_limit
+            .map(|limit| limit.energy_over(slot_seconds).0),
+    )
+}
+
+/// Which of an area's limits its trades in a slot reached: `import`, `export`. (Markets do
+/// not enforce limits yet; a reached limit is shown, not prevented.)
+fn binding(
+    market: &crate::model::MarketSlot,
+    limits: (Option<i64>, Option<i64>),
+) -> Vec<&'static str> {
+    let mut reached = Vec::new();
+    if limits.0.is_some_and(|limit| market.imported >= limit) {
+        reached.push("import");
+    }
+    if limits.1.is_some_and(|limit| market.exported >= limit) {
+        reached.push("export");
+    }
+    reached
+}
+
 /// One area's market in one slot: volume, trades and prices.
 fn market_summary(market: &crate::model::MarketSlot) -> Value {
     json!({
         "volume_kwh": kwh(market.volume),
+        "imported_kwh": kwh(market.imported),
+        "exported_kwh": kwh(market.exported),
         "trades": market.trades,
         "min_price": money(market.min),
         "max_price": money(market.max),
@@ -571,15 +601,23 @@ fn market_view(app: &Shared, state: &State, index: usize, live: &LiveMarket) -> 
         .and_then(|slot| slot.markets.get(index))
         .filter(|market| market.trades > 0);
     let summary = market_summary;
+    // Limits as energy per slot, and which of them the open slot's trades reached.
+    let limits = slot_limits(app, index);
     json!({
         "area": app.topology.areas[index].path,
         "id": index,
         "islanded": state.islanded.get(index).copied().unwrap_or(false),
+        "imported_kwh": kwh(live.slot.imported),
+        "exported_kwh": kwh(live.slot.exported),
+        "import_limit_kwh": limits.0.map(kwh),
+        "export_limit_kwh": limits.1.map(kwh),
+        "binding": binding(&live.slot, limits),
         "best_bid": live.best_bid.map(money),
         "best_offer": live.best_offer.map(money),
         "open": (live.slot.trades > 0).then(|| summary(&live.slot)),
         "last_closed": last_closed.map(|market| {
             let mut value = summary(market);
+            value["binding"] = json!(binding(market, limits));
             value["slot"] = json!(state.slots.keys().next_back());
             value
         }),
@@ -660,9 +698,10 @@ async fn history(
             let mut value = if market.trades > 0 {
                 market_summary(&market)
             } else {
-                json!({ "volume_kwh": "0", "trades": 0 })
+                json!({ "volume_kwh": "0", "imported_kwh": kwh(market.imported), "exported_kwh": kwh(market.exported), "trades": 0 })
             };
             value["slot"] = json!(record.slot);
+            value["binding"] = json!(binding(&market, slot_limits(&app, index)));
             value
         })
         .collect();

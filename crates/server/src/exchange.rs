@@ -831,6 +831,22 @@ impl Market {
                 let market = &mut state.live[trade.market.index()].slot;
                 add_trade(market, trade);
             }
+            // Energy crossing area boundaries: up from the seller's area to the meeting
+            // point, down from there to the buyer's.
+            let topology = self.shared.topology;
+            for fill in &fills {
+                let seller = topology.assets[fill.seller as usize].area;
+                let buyer = topology.assets[fill.buyer as usize].area;
+                let (exports, imports) = boundaries(topology, seller, buyer);
+                for area in exports {
+                    let flow = &mut state.live[area.index()].slot;
+                    flow.exported = flow.exported.saturating_add(fill.energy.0);
+                }
+                for area in imports {
+                    let flow = &mut state.live[area.index()].slot;
+                    flow.imported = flow.imported.saturating_add(fill.energy.0);
+                }
+            }
             state.clock.next_tick = tick + 1;
         }
         self.refresh_books();
@@ -1478,4 +1494,24 @@ fn slot_data(topology: &Topology, state: &State, slot: u32) -> nestgrid_settle::
             .map(|&(grid, tariff, feed_in)| (AssetId(grid), Price(tariff), Price(feed_in)))
             .collect(),
     }
+}
+
+/// The areas whose boundaries energy crosses from `from` to `to`: those it leaves (from `from`
+/// up to, not including, the lowest common area) and those it enters (from `to` up to it).
+fn boundaries(topology: &Topology, from: AreaId, to: AreaId) -> (Vec<AreaId>, Vec<AreaId>) {
+    let depth = |area: AreaId| topology.areas[area.index()].depth;
+    let parent = |area: AreaId| topology.areas[area.index()].parent.unwrap_or(area);
+    let (mut up, mut down) = (Vec::new(), Vec::new());
+    let (mut a, mut b) = (from, to);
+    // The root is everyone's ancestor, so the walk meets at the lowest common area.
+    while a != b {
+        if depth(a) >= depth(b) {
+            up.push(a);
+            a = parent(a);
+        } else {
+            down.push(b);
+            b = parent(b);
+        }
+    }
+    (up, down)
 }

@@ -203,6 +203,12 @@ pub struct MarketSlot {
     pub last: i64,
     /// Number of trades.
     pub trades: u32,
+    /// Energy traded into the area across its boundary, mWh.
+    #[serde(default)]
+    pub imported: i64,
+    /// Energy traded out of the area across its boundary, mWh.
+    #[serde(default)]
+    pub exported: i64,
 }
 
 /// A meter reading posted by the DSO.

@@ -652,3 +652,94 @@ async fn the_load_generator_registers_agents_and_measures() {
     assert!(error.contains("unregistered external assets"), "{error}");
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn flows_across_boundaries_show_which_limits_they_reach() {
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = nestgrid_grid::DEFAULT_EXCHANGE_SCENARIO.replace(
+        "      - name: Miller house\n",
+        "      - name: Miller house\n        import_limit_kw: 1\n        export_limit_kw: 3\n",
+    );
+    assert_ne!(scenario, nestgrid_grid::DEFAULT_EXCHANGE_SCENARIO);
+    let server = nestgrid_server::Server::start(nestgrid_server::ServeConfig {
+        scenario,
+        ..config(dir.path(), Default::default())
+    })
+    .await
+    .unwrap();
+    let url = server.url();
+    let operator = key(dir.path(), Role::Operator);
+    let alice_key = new_key("alice");
+    register(&url, &operator, &alice_key, &[HEAT_PUMP]).await;
+    let alice = Client::new(&url, Some(alice_key));
+    let slot = next_slot(&alice).await;
+    // 1 kWh in a 15-minute slot is 4 kW on average: above the house's 1 kW import limit.
+    let placed = alice
+        .send(
+            "POST",
+            "/v1/tenders",
+            Some(&json!({
+                "asset": HEAT_PUMP, "side": "buy", "slot": slot,
+                "energy_kwh": "1", "price": "0.50",
+            })),
+        )
+        .await
+        .unwrap();
+    assert_eq!(placed.status, 201);
+    wait_closed(&alice, slot).await;
+    let public = Client::new(&url, None);
+    let areas = public.send("GET", "/v1/areas", None).await.unwrap().body;
+    let house = areas["areas"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|area| area["path"] == "Exchange/Street/Miller house")
+        .unwrap()["id"]
+        .as_u64()
+        .unwrap();
+    let history = public
+        .send("GET", &format!("/v1/market/{house}/history"), None)
+        .await
+        .unwrap()
+        .body;
+    let entry = history["slots"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|entry| entry["slot"] == slot)
+        .unwrap()
+        .clone();
+    // What the house's own PV sold it stayed inside; the rest crossed the boundary.
+    let transactions = alice
+        .send("GET", &format!("/v1/transactions?slot={slot}"), None)
+        .await
+        .unwrap()
+        .body;
+    let from_outside: i64 = transactions["transactions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|t| decimal(&t["fees"]) > 0)
+        .map(|t| decimal(&t["energy_kwh"]))
+        .sum();
+    assert!(decimal(&entry["imported_kwh"]) >= from_outside, "{entry}");
+    assert!(
+        from_outside > 250_000,
+        "the test needs imports above 0.25 kWh: {transactions}"
+    );
+    assert_eq!(entry["binding"], json!(["import"]), "{entry}");
+    let market = public.send("GET", "/v1/market", None).await.unwrap().body;
+    let view = &market["areas"][house as usize];
+    assert_eq!(view["import_limit_kwh"], "0.25");
+    assert_eq!(view["export_limit_kwh"], "0.75");
+    // The street has no limits: nothing to reach.
+    let street = public
+        .send("GET", "/v1/market/1/history", None)
+        .await
+        .unwrap()
+        .body;
+    for entry in street["slots"].as_array().unwrap() {
+        assert_eq!(entry["binding"], json!([]));
+    }
+    server.stop().await;
+}

@@ -55,20 +55,28 @@ fn kwh(value: &Value) -> i64 {
     nestgrid_types::decimal::parse_fixed(value.as_str().unwrap(), 1_000_000).unwrap()
 }
 
-/// Checks the invariants on the auditor's view and returns (tenders by id, transactions by id).
-async fn check(auditor: &Client) -> (HashMap<u64, Value>, HashMap<(u64, String), Value>) {
+async fn tenders(auditor: &Client) -> HashMap<u64, Value> {
     let tenders = auditor.send("GET", "/v1/tenders", None).await.unwrap().body;
-    let tenders: HashMap<u64, Value> = tenders["tenders"]
+    tenders["tenders"]
         .as_array()
         .unwrap()
         .iter()
         .map(|tender| (tender["id"].as_u64().unwrap(), tender.clone()))
-        .collect();
+        .collect()
+}
+
+/// Checks the invariants on the auditor's view and returns (tenders by id, transactions by
+/// id). The exchange keeps trading while it is read, so the tenders are read before and after
+/// the transactions: each tender's transactions must add up to between its filled energy in
+/// the first reading and in the second.
+async fn check(auditor: &Client) -> (HashMap<u64, Value>, HashMap<(u64, String), Value>) {
+    let before = tenders(auditor).await;
     let transactions = auditor
         .send("GET", "/v1/transactions", None)
         .await
         .unwrap()
         .body;
+    let after = tenders(auditor).await;
     let mut by_id = HashMap::new();
     let mut per_tender: HashMap<u64, i64> = HashMap::new();
     for transaction in transactions["transactions"].as_array().unwrap() {
@@ -84,16 +92,19 @@ async fn check(auditor: &Client) -> (HashMap<u64, Value>, HashMap<(u64, String),
             *per_tender.entry(tender).or_default() += kwh(&transaction["energy_kwh"]);
         }
     }
-    for (id, tender) in &tenders {
+    for (id, tender) in &after {
         let filled = kwh(&tender["filled_kwh"]);
         assert!(filled <= kwh(&tender["energy_kwh"]), "overfilled {tender}");
-        assert_eq!(
-            per_tender.get(id).copied().unwrap_or(0),
-            filled,
-            "tender {id}'s transactions do not add up to its filled energy"
+        let earlier = before
+            .get(id)
+            .map_or(0, |tender| kwh(&tender["filled_kwh"]));
+        let traded = per_tender.get(id).copied().unwrap_or(0);
+        assert!(
+            earlier <= traded && traded <= filled,
+            "tender {id}: its transactions add up to {traded} mWh, but it was filled {earlier} then {filled} mWh"
         );
     }
-    (tenders, by_id)
+    (after, by_id)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

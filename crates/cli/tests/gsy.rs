@@ -257,7 +257,10 @@ fn validate_reads_a_setup_file_and_keeps_nothing() {
 }
 
 /// 1,000 houses, each a load, a PV array and a battery, under 10 streets with constant fees,
-/// generated from a template; imported and simulated for one day in the debug build.
+/// generated from a template; imported and simulated for one day. The time it took is printed
+/// (`--nocapture` shows it), never asserted: test builds are unoptimised and machines differ.
+/// The simulator's target, 1,000 houses in under 2 s in a release build, is measured in
+/// `docs/benchmarks.md`.
 #[test]
 fn a_thousand_houses_import_and_simulate() {
     let dir = tempfile::tempdir().unwrap();
@@ -287,9 +290,19 @@ fn a_thousand_houses_import_and_simulate() {
         streets.join(",\n")
     );
     std::fs::write(dir.path().join("town.json"), setup).unwrap();
+    let started = std::time::Instant::now();
     succeed(
         &["run", "town.json", "--quiet", "--no-trades", "--out", "out"],
         dir.path(),
+    );
+    println!(
+        "1,000 gsy-e houses: imported and simulated one day in {:.2} s ({} build)",
+        started.elapsed().as_secs_f64(),
+        if cfg!(debug_assertions) {
+            "debug"
+        } else {
+            "release"
+        }
     );
     let kpis = kpis(&dir.path().join("out"));
     assert_eq!(kpis["areas"].as_array().unwrap().len(), 1 + 10 + 1000);

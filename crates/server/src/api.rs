@@ -197,10 +197,22 @@ fn authenticate(
         .path_and_query()
         .map(|path| path.as_str())
         .unwrap_or("/");
+    authenticate_received(app, &received, method, path, body)
+}
+
+/// Checks a signature given in `received` over `method`, `path` and `body`, then the nonce,
+/// the rate and the registration.
+fn authenticate_received(
+    app: &Shared,
+    received: &Received,
+    method: &Method,
+    path: &str,
+    body: &[u8],
+) -> Result<Caller, Problem> {
     let now = auth::now_ms();
     let unauthorized = |error: AuthError| Problem::new(401, "not authenticated", error.to_string());
     let (key, nonce) = auth::verify_with(
-        &received,
+        received,
         method.as_str(),
         path,
         body,
@@ -1504,17 +1516,46 @@ async fn stream(Extract(app): Extract<App>, request: Request) -> Response {
     let (mut parts, _body) = request.into_parts();
     // Anonymous subscribers get ticks and market results; a signed upgrade request also gets
     // the key's own fills (all fills for roles that read everything).
-    let anonymous = {
-        let header = |name: &str| parts.headers.get(name).is_none();
-        header(auth::KEY) && header(auth::SIGNATURE)
+    // A browser cannot set headers on a WebSocket request: the signature may come as the
+    // query parameters `key`, `timestamp`, `nonce` and `signature` instead, signed over the
+    // path `/v1/stream` without the query.
+    let signed_by_header =
+        parts.headers.contains_key(auth::KEY) || parts.headers.contains_key(auth::SIGNATURE);
+    let pairs = query(&parts.uri);
+    let param = |name: &str| {
+        pairs
+            .iter()
+            .find(|(key, _)| key == name)
+            .map(|(_, value)| value.as_str())
     };
-    let caller = if anonymous {
-        None
-    } else {
+    if let Some((unknown, _)) = pairs
+        .iter()
+        .find(|(key, _)| !["key", "timestamp", "nonce", "signature"].contains(&key.as_str()))
+    {
+        return bad_request(format!(
+            "unknown query parameter `{unknown}`; this route takes key, timestamp, nonce, signature"
+        ))
+        .into_response();
+    }
+    let signed_by_query = param("key").is_some() || param("signature").is_some();
+    let caller = if signed_by_header {
         match authenticate(&app, &parts.method, &parts.uri, &parts.headers, b"") {
             Ok(caller) => Some(caller),
             Err(problem) => return problem.into_response(),
         }
+    } else if signed_by_query {
+        let received = Received {
+            key: param("key"),
+            timestamp: param("timestamp"),
+            nonce: param("nonce"),
+            signature: param("signature"),
+        };
+        match authenticate_received(&app, &received, &parts.method, "/v1/stream", b"") {
+            Ok(caller) => Some(caller),
+            Err(problem) => return problem.into_response(),
+        }
+    } else {
+        None
     };
     let upgrade = match WebSocketUpgrade::from_request_parts(&mut parts, &app).await {
         Ok(upgrade) => upgrade,

@@ -562,3 +562,48 @@ async fn malformed_requests_found_by_fuzzing_are_refused() {
     assert_eq!(waiting.body["tenders"].as_array().unwrap().len(), 1);
     ex.server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_stream_takes_its_signature_as_query_parameters_once() {
+    use tokio_tungstenite::tungstenite::Error;
+    let ex = exchange(Limits::default()).await;
+    let signed_url = |nonce: &str, timestamp: i64, keypair: &Keypair| {
+        let headers = auth::sign(keypair, "GET", "/v1/stream", b"", timestamp, nonce);
+        format!(
+            "{}/v1/stream?key={}&timestamp={}&nonce={}&signature={}",
+            ex.url.replace("http://", "ws://"),
+            headers[0].1,
+            headers[1].1,
+            headers[2].1,
+            headers[3].1
+        )
+    };
+    let status = |result: Result<_, Error>| match result {
+        Ok(_) => 101,
+        Err(Error::Http(response)) => response.status().as_u16(),
+        Err(other) => panic!("{other}"),
+    };
+    let url = signed_url("stream-nonce-1", auth::now_ms(), &ex.alice_key);
+    assert_eq!(status(tokio_tungstenite::connect_async(&url).await), 101);
+    // The same signed address again: a replay.
+    assert_eq!(status(tokio_tungstenite::connect_async(&url).await), 401);
+    // Signed by another key than the one named.
+    let mallory = Keypair::derived(9, "mallory");
+    let forged = signed_url("stream-nonce-2", auth::now_ms(), &mallory)
+        .replace(&mallory.public().to_hex(), &ex.alice_key.public().to_hex());
+    assert_eq!(status(tokio_tungstenite::connect_async(&forged).await), 401);
+    // Expired.
+    let old = signed_url("stream-nonce-3", auth::now_ms() - 60_000, &ex.alice_key);
+    assert_eq!(status(tokio_tungstenite::connect_async(&old).await), 401);
+    // Anonymous still works; unknown parameters do not.
+    let anonymous = format!("{}/v1/stream", ex.url.replace("http://", "ws://"));
+    assert_eq!(
+        status(tokio_tungstenite::connect_async(&anonymous).await),
+        101
+    );
+    assert_eq!(
+        status(tokio_tungstenite::connect_async(format!("{anonymous}?colour=blue")).await),
+        400
+    );
+    ex.server.stop().await;
+}

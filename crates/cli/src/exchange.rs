@@ -190,6 +190,20 @@ pub fn serve(args: ServeArgs) -> Result<()> {
             clock.speed
         );
         println!("  data in {}", args.data.display());
+        {
+            let state = server.shared.read();
+            if server.generated_keys.is_empty() && state.clock.closed > 0 {
+                println!(
+                    "  continuing the exchange in this folder: {} of {} slots closed",
+                    state.clock.closed, settings.slot_count
+                );
+            }
+            if state.clock.finished {
+                println!(
+                    "  its last slot has closed: it answers reads but takes no tenders; start a new exchange with another --data folder"
+                );
+            }
+        }
         if args.settle {
             println!(
                 "  settling on the ledger in {}",

@@ -444,6 +444,14 @@ pub fn settle(
     })
 }
 
+/// Whether an asset is a grid connection.
+fn is_grid(topology: &Topology, asset: AssetId) -> bool {
+    matches!(
+        topology.assets[asset.index()].kind,
+        AssetKind::GridConnection(_)
+    )
+}
+
 /// Registration of every asset (grid connections first, so that others can name them) and of
 /// one area operator account per area.
 fn registrations(topology: &Topology, keys: &Keys, nonces: &mut Nonces) -> Vec<SignedTransaction> {
@@ -451,12 +459,7 @@ fn registrations(topology: &Topology, keys: &Keys, nonces: &mut Nonces) -> Vec<S
     let balancing = |asset: AssetId| -> Option<AssetId> {
         reference[topology.assets[asset.index()].area.index()]
     };
-    let is_grid = |asset: AssetId| {
-        matches!(
-            topology.assets[asset.index()].kind,
-            AssetKind::GridConnection(_)
-        )
-    };
+    let is_grid = |asset: AssetId| is_grid(topology, asset);
     // 1. Registration: grid connections first, so that others can name them.
     let mut order: Vec<usize> = (0..topology.assets.len()).collect();
     order.sort_by_key(|index| !is_grid(AssetId(*index as u32)));
@@ -543,12 +546,7 @@ fn slot_block(
     mut block: Vec<SignedTransaction>,
 ) -> Vec<SignedTransaction> {
     let slot = &slot;
-    let is_grid = |asset: AssetId| {
-        matches!(
-            topology.assets[asset.index()].kind,
-            AssetKind::GridConnection(_)
-        )
-    };
+    let is_grid = |asset: AssetId| is_grid(topology, asset);
     let mut grid_traded: BTreeMap<AssetId, (i64, i64)> = BTreeMap::new();
     let entries: Vec<TradeEntry> = data
         .trades
@@ -733,6 +731,8 @@ pub fn compare(
 /// owe, followed by the slot's trades, rates, deliveries and settlement, as for a run.
 pub struct LiveLedger<'t> {
     topology: &'t Topology,
+    /// Per area: the grid connection that settles its imbalances.
+    reference: Vec<Option<AssetId>>,
     keys: Keys,
     sequencer: Sequencer,
     nonces: Nonces,
@@ -777,6 +777,7 @@ impl<'t> LiveLedger<'t> {
         }
         Ok(LiveLedger {
             topology,
+            reference: reference_connections(topology),
             keys,
             sequencer,
             nonces,
@@ -805,7 +806,7 @@ impl<'t> LiveLedger<'t> {
         time_ms: u64,
     ) -> Result<u64, SettleError> {
         let topology = self.topology;
-        let reference = reference_connections(topology);
+        let reference = &self.reference;
         let balancing = |asset: AssetId| -> Option<AssetId> {
             reference[topology.assets[asset.index()].area.index()]
         };

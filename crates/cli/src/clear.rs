@@ -47,7 +47,6 @@ fn parse_clearing(text: &str) -> Result<Clearing, String> {
             let names: Vec<&str> = Mechanism::CLEARING
                 .iter()
                 .map(|mechanism| mechanism.name())
-                .chain(["curve"])
                 .collect();
             format!(
                 "unknown mechanism `{text}`; expected one of {}",
@@ -68,15 +67,29 @@ pub fn run(args: ClearArgs) -> Result<()> {
             };
             serde_json::to_string_pretty(&clear_orders(mechanism, &name, &orders)?)?
         }
-        Clearing::Curve => {
-            if format == Format::Csv {
-                bail!("{name}: curves are read from a JSON array (see docs/clearing.md)");
-            }
-            serde_json::to_string_pretty(&clear_curves(&name, &text)?)?
+        Clearing::Curve if format == Format::Csv || !holds_curves(&text) => {
+            // An order book: each order is a step curve at its price (Mechanism::Curve).
+            let orders = match format {
+                Format::Json => orders_from_json(&name, &text)?,
+                Format::Csv => orders_from_csv(&name, &text)?,
+            };
+            serde_json::to_string_pretty(&clear_orders(Mechanism::Curve, &name, &orders)?)?
         }
+        Clearing::Curve => serde_json::to_string_pretty(&clear_curves(&name, &text)?)?,
     };
     println!("{output}");
     Ok(())
+}
+
+/// Whether a JSON input for `curve` holds curves (its first item has `points`) rather than
+/// orders. Input that is not a JSON array counts as curves, whose reader then says what is wrong.
+fn holds_curves(text: &str) -> bool {
+    match serde_json::from_str::<serde_json::Value>(text) {
+        Ok(serde_json::Value::Array(items)) => items
+            .first()
+            .is_none_or(|first| first.get("points").is_some()),
+        _ => true,
+    }
 }
 
 fn read(path: &Path) -> Result<(String, String)> {

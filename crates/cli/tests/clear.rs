@@ -141,6 +141,33 @@ fn every_mechanism_reads_json_and_csv_alike() {
 }
 
 #[test]
+fn curve_clears_an_order_book_by_steps() {
+    let directory = tempfile::tempdir().unwrap();
+    let json = write(directory.path(), "book.json", BOOK_JSON);
+    let result = clear("curve", &json);
+    assert_eq!(
+        result,
+        clear("curve", &write(directory.path(), "book.csv", BOOK_CSV))
+    );
+    // Each order is a step at its price. At 0.25 the bids at 0.30, 0.28 and 0.26 want 9 and the
+    // offers below, at 0.10, 0.18 and 0.24, give 7: demand exceeds supply. Just above 0.26 the
+    // bids still in (0.30, 0.28) want 5 against the same 7. So zero net demand is met only at
+    // 0.26, where b3 is at its limit and takes the 2 kWh left after b1 and b2.
+    assert_eq!(result["mechanism"], "curve");
+    assert_eq!(text(&result["buyer_price"]), "0.26");
+    assert_eq!(text(&result["seller_price"]), "0.26");
+    assert_eq!(text(&result["volume_kwh"]), "7");
+    assert_eq!(text(&result["operator_surplus"]), "0");
+    let filled: Vec<&str> = result["orders"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|order| text(&order["filled_kwh"]))
+        .collect();
+    assert_eq!(filled, ["3", "2", "2", "0", "2", "3", "2", "0"]);
+}
+
+#[test]
 fn trade_reduction_on_unit_orders() {
     let directory = tempfile::tempdir().unwrap();
     // Bids 10, 8, 6, 5; offers 1, 4, 5, 9 (per kWh, 1 kWh each): k = 3, p0 = 7 > b_3 = 6, so the

@@ -590,6 +590,38 @@ fn plan_node(
     })
 }
 
+/// Below a `curve` area every area clears by curves too (the region clears as one), and the
+/// fees inside the region are constant (curves are shifted by a constant fee).
+fn check_curve_regions(children: &[NodePlan], parent: Mechanism, problems: &mut Problems) {
+    for node in children {
+        let PlanKind::Area(plan) = &node.kind else {
+            continue;
+        };
+        let mechanism = plan.mechanism.unwrap_or(parent);
+        if parent == Mechanism::Curve {
+            if mechanism != Mechanism::Curve {
+                problems.push(
+                    join_field(&node.path, "mechanism"),
+                    format!(
+                        "`{}` below a `curve` area: every area below a `curve` area clears by \
+                         curves with it (remove `mechanism` here, or move this area out of the \
+                         curve region)",
+                        mechanism.name()
+                    ),
+                );
+            }
+            if matches!(plan.fee, GridFee::PartsPerMillion(_)) {
+                problems.push(
+                    join_field(&node.path, "fee"),
+                    "a percentage fee inside a `curve` region: bid curves are shifted by a \
+                     constant fee; use `constant`",
+                );
+            }
+        }
+        check_curve_regions(&plan.children, mechanism, problems);
+    }
+}
+
 fn plan_area(node: &Node, depth: usize, active: &[String], context: &mut Context) -> AreaPlan {
     let mut plan = AreaPlan::default();
     if let Some(field) = node.get("fee") {
@@ -802,6 +834,11 @@ pub(crate) fn plan_scenario(
         export_limit: None,
         children,
     };
+    check_curve_regions(
+        &root.children,
+        root.mechanism.unwrap_or_default(),
+        &mut context.problems,
+    );
     let (child_areas, assets) = expanded_counts(&root.children);
     let areas = child_areas.saturating_add(1);
     if areas > MAX_AREAS as u128 {

@@ -369,7 +369,7 @@ fn prices_and_numbers() {
             "market: { mechanism: pay-as-you-go }\nareas: [{ name: L, load: { annual_kwh: 1 } }]"
         ),
         "market.mechanism: unknown variant `pay-as-you-go`, expected one of `pay-as-offer`, \
-         `pay-as-bid`, `pay-as-clear`, `huang`, `trade-reduction`"
+         `pay-as-bid`, `pay-as-clear`, `huang`, `trade-reduction`, `curve`"
     );
     assert_eq!(
         error("areas: [{ name: L, load: { annual_kwh: 3000, power_w: 200 } }]"),
@@ -509,5 +509,60 @@ fn only_trading_assets_can_be_external() {
             "areas: [{GRID}, {{ name: L, external: yes please, load: {{ power_w: 5 }} }}]"
         )),
         "areas[1].external: invalid type: string \"yes please\", expected a boolean"
+    );
+}
+
+#[test]
+fn a_curve_region_clears_as_one() {
+    // Below a curve area nothing may choose another mechanism, and fees inside the region are
+    // constant; the region's top may sit below any market, with any fee.
+    let text = format!(
+        "
+areas:
+  - {GRID}
+  - name: Street
+    mechanism: curve
+    fee: {{ percent: 2 }}
+    children:
+      - name: House
+        mechanism: pay-as-bid
+        children: [{{ name: Load, load: {{ annual_kwh: 3000 }} }}]
+      - name: Flat
+        fee: {{ percent: 1 }}
+        children: [{{ name: Load, load: {{ annual_kwh: 3000 }} }}]
+      - name: Shop
+        fee: {{ constant: 0.01 }}
+        children: [{{ name: Load, load: {{ annual_kwh: 3000 }} }}]
+"
+    );
+    assert_eq!(
+        errors(&text),
+        vec![
+            "areas[1].children[0].mechanism: `pay-as-bid` below a `curve` area: every area below \
+             a `curve` area clears by curves with it (remove `mechanism` here, or move this area \
+             out of the curve region)",
+            "areas[1].children[1].fee: a percentage fee inside a `curve` region: bid curves are \
+             shifted by a constant fee; use `constant`",
+        ]
+    );
+    let valid = format!(
+        "
+market: {{ mechanism: pay-as-bid }}
+areas:
+  - {GRID}
+  - name: Street
+    mechanism: curve
+    fee: {{ percent: 2 }}
+    children:
+      - name: Shop
+        fee: {{ constant: 0.01 }}
+        children: [{{ name: Load, load: {{ annual_kwh: 3000 }} }}]
+"
+    );
+    let topology = load_str(&valid, &data_dir(), &LoadOptions::default()).expect("valid");
+    assert!(
+        topology.areas[1..]
+            .iter()
+            .all(|area| area.mechanism == nestgrid_types::Mechanism::Curve)
     );
 }

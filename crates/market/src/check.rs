@@ -384,12 +384,46 @@ pub fn check_no_crossed_residual_at(
     Ok(())
 }
 
+/// [`check_no_crossed_residual_at`] among participants with orders on one side of the book only
+/// (curve clearing nets a participant's bids and offers into one curve, so one with both may keep
+/// both). O(n + m).
+fn check_one_sided_residual_at(
+    bids: &[Order],
+    offers: &[Order],
+    matches: &[Match],
+    clearing_price: Price,
+) -> Result<(), Violation> {
+    let buyers: std::collections::HashSet<_> = bids.iter().map(|bid| bid.participant).collect();
+    let sellers: std::collections::HashSet<_> =
+        offers.iter().map(|offer| offer.participant).collect();
+    let (bid_left, offer_left) = matched_left(bids, offers, matches);
+    let [cheapest, cheapest_other] = witnesses(offers, &offer_left, |offer| {
+        offer.price <= clearing_price && !buyers.contains(&offer.participant)
+    });
+    for (index, bid) in bids.iter().enumerate() {
+        if bid_left[index] <= 0 || bid.price < clearing_price || sellers.contains(&bid.participant)
+        {
+            continue;
+        }
+        if let Some(offer) = counterpart(bid.participant, cheapest, cheapest_other) {
+            return Err(Violation::EligibleResidual {
+                bid: index as u32,
+                offer: offer.index,
+                clearing_price,
+            });
+        }
+    }
+    Ok(())
+}
+
 /// Runs every check that applies to `mechanism`: [`check`], then
 ///
 /// - pay-as-offer, pay-as-bid: the price rule (offer's or bid's price on both sides) and
 ///   [`check_no_crossed_residual`];
 /// - pay-as-clear: [`check_uniform`], prices equal to [`clearing_price`](crate::clearing_price),
 ///   and [`check_no_crossed_residual_at`];
+/// - curve: [`check_uniform`], prices equal to [`clearing_prices`](crate::clearing_prices), and
+///   [`check_no_crossed_residual_at`] among participants with orders on one side only;
 /// - Huang, trade reduction: [`check_uniform`], prices equal to
 ///   [`clearing_prices`](crate::clearing_prices), and every order filled exactly as the
 ///   mechanism planned — except an unavoidable shortfall of one participant on both sides, equal
@@ -429,6 +463,19 @@ pub fn check_clearing(
                 expect_prices(mechanism, 0, item, clearing_price, clearing_price)?;
             }
             check_no_crossed_residual_at(bids, offers, matches, clearing_price)
+        }
+        Mechanism::Curve => {
+            let Some(price) = crate::tree::clear_book(bids, offers, &mut Vec::new()) else {
+                return match matches.is_empty() {
+                    true => Ok(()),
+                    false => Err(Violation::MatchWithoutClearingPrice { match_index: 0 }),
+                };
+            };
+            check_uniform(matches)?;
+            if let Some(item) = matches.first() {
+                expect_prices(mechanism, 0, item, price, price)?;
+            }
+            check_one_sided_residual_at(bids, offers, matches, price)
         }
         Mechanism::Huang | Mechanism::TradeReduction => {
             let mut scratch = Scratch::default();

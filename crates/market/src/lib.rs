@@ -173,6 +173,7 @@
 mod check;
 pub mod curve;
 mod double;
+pub mod tree;
 mod walk;
 
 pub use check::{
@@ -206,6 +207,9 @@ pub fn clear(
         Mechanism::PayAsClear => walk::pay_as_clear(bids, offers, scratch, matches),
         Mechanism::Huang => double::huang(bids, offers, scratch, matches),
         Mechanism::TradeReduction => double::trade_reduction(bids, offers, scratch, matches),
+        Mechanism::Curve => {
+            tree::clear_book(bids, offers, matches);
+        }
     }
 }
 
@@ -253,6 +257,13 @@ pub fn clearing_prices(
         Mechanism::TradeReduction => {
             scratch.rank(bids, offers);
             double::trade_reduction_plan(bids, offers, scratch)?
+        }
+        Mechanism::Curve => {
+            let price = tree::clear_book(bids, offers, &mut Vec::new())?;
+            return Some(ClearingPrices {
+                buyer_price: price,
+                seller_price: price,
+            });
         }
     };
     Some(ClearingPrices {

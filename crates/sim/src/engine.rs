@@ -44,6 +44,7 @@ use nestgrid_agents::{
 };
 use nestgrid_grid::Topology;
 use nestgrid_market::Scratch;
+use nestgrid_market::tree::{TREE_ORDER_ENERGY_MAX, TreeArea, TreeClearing, TreeOrder};
 use nestgrid_types::limits::{MAX_AREA_DEPTH, MAX_FORWARDED_DOWN_PER_TICK};
 use nestgrid_types::{
     AreaId, AssetId, Energy, GridFee, Match, Mechanism, Money, Order, Participant, Price, Side,
@@ -52,6 +53,9 @@ use nestgrid_types::{
 use rayon::prelude::*;
 
 const NONE: u32 = u32::MAX;
+
+/// The owner a curve region's clearing gives the orders its parent forwards down.
+const OUTSIDE: u64 = u64::MAX;
 
 /// Below this many live orders in a slot, re-pricing stays on one thread.
 const PARALLEL_MIN_ORDERS: usize = 50_000;
@@ -284,6 +288,18 @@ pub struct Engine<'t> {
     islanded: Vec<bool>,
     /// Islanding requested for the next slot.
     islanded_next: Vec<bool>,
+    /// Per area: whether it clears by bid curves (as part of a curve region).
+    curve: Vec<bool>,
+    /// The top area of each curve region (a curve area whose parent is not one).
+    curve_tops: Vec<AreaId>,
+    /// Per curve region: the slot, order count and parent's down-list version it was last
+    /// cleared at (cleared again only when orders were added or its parent's offers changed).
+    curve_cleared: Vec<Option<(u32, usize, u64)>>,
+    tree_areas: Vec<TreeArea>,
+    tree_orders: Vec<TreeOrder>,
+    /// Live-order index of each entry of `tree_orders`.
+    tree_keys: Vec<u32>,
+    tree_out: TreeClearing,
 }
 
 impl<'t> Engine<'t> {
@@ -318,6 +334,34 @@ impl<'t> Engine<'t> {
         let mut top_down = topology.bottom_up.clone();
         top_down.reverse();
         let reference_grid = reference_connections(topology);
+        let curve: Vec<bool> = topology
+            .areas
+            .iter()
+            .map(|area| area.mechanism == Mechanism::Curve)
+            .collect();
+        let mut curve_tops = Vec::new();
+        for (index, area) in topology.areas.iter().enumerate() {
+            if !curve[index] {
+                if area.parent.is_some_and(|parent| curve[parent.index()]) {
+                    return Err(SimError::CurveRegion {
+                        area: area.path.clone(),
+                        reason: "every area below a `curve` area clears by curves with it",
+                    });
+                }
+                continue;
+            }
+            match area.parent {
+                Some(parent) if curve[parent.index()] => {
+                    if matches!(area.fee, GridFee::PartsPerMillion(_)) {
+                        return Err(SimError::CurveRegion {
+                            area: area.path.clone(),
+                            reason: "fees inside a `curve` region must be constant",
+                        });
+                    }
+                }
+                _ => curve_tops.push(AreaId(index as u32)),
+            }
+        }
         let seen_constant = topology.assets.iter().all(|asset| match &asset.kind {
             nestgrid_grid::AssetKind::GridConnection(spec) => {
                 matches!(spec.tariff, nestgrid_grid::PriceSeries::Constant(_))
@@ -372,6 +416,13 @@ impl<'t> Engine<'t> {
             next_tick: 0,
             islanded: vec![false; area_count],
             islanded_next: vec![false; area_count],
+            curve,
+            curve_cleared: vec![None; curve_tops.len()],
+            curve_tops,
+            tree_areas: Vec::new(),
+            tree_orders: Vec::new(),
+            tree_keys: Vec::new(),
+            tree_out: TreeClearing::default(),
         })
     }
 
@@ -422,9 +473,14 @@ impl<'t> Engine<'t> {
         if tick > 0 {
             self.reprice(tick);
         }
+        for region in 0..self.curve_tops.len() {
+            self.clear_curve_region(slot, tick, region, recorder);
+        }
         for index in 0..self.topology.bottom_up.len() {
             let area = self.topology.bottom_up[index];
-            self.clear_area(slot, tick, area, recorder);
+            if !self.curve[area.index()] {
+                self.clear_area(slot, tick, area, recorder);
+            }
             self.forward_up(tick, area);
         }
         if tick + 1 < self.ticks {
@@ -593,7 +649,13 @@ impl<'t> Engine<'t> {
         for (index, agent) in self.agents.iter_mut().enumerate() {
             let area = self.topology.assets[index].area;
             let plan = agent.plan(self.topology, slot, self.seen[area.index()])?;
+            let in_curve = self.curve[area.index()];
             for leg in plan.legs() {
+                let mut leg = *leg;
+                if in_curve {
+                    // A curve states the limit: the order stands at its final rate.
+                    leg.ramp = Ramp::constant(leg.ramp.final_rate);
+                }
                 if leg.ramp.initial != leg.ramp.final_rate
                     && !self
                         .intervals
@@ -624,6 +686,129 @@ impl<'t> Engine<'t> {
         }
         self.open = Some(slot);
         Ok(())
+    }
+
+    /// Clears curve region `region` by bid curves ([`nestgrid_market::tree`]) when its inputs
+    /// changed since it last cleared: its areas' own live orders, each a step at its limit, the
+    /// islanded areas balancing alone; and, for a region below another market, the best orders
+    /// that market forwards down, as orders of the region's top (one participant: they never
+    /// trade with each other). Such a region first clears at the second tick, once its parent
+    /// has forwarded its orders. Each match is applied in the area where the tree made it.
+    fn clear_curve_region(
+        &mut self,
+        slot: u32,
+        tick: TickIndex,
+        region: usize,
+        recorder: &mut dyn Recorder,
+    ) {
+        let top = self.curve_tops[region];
+        let parent = if self.islanded[top.index()] {
+            NONE
+        } else {
+            self.parent[top.index()]
+        };
+        if parent != NONE && tick == 0 && self.ticks > 1 {
+            return;
+        }
+        let outside_version = match parent {
+            NONE => 0,
+            parent => self.down_version[parent as usize],
+        };
+        let signature = Some((slot, self.orders.len(), outside_version));
+        if self.curve_cleared[region] == signature {
+            return;
+        }
+        self.curve_cleared[region] = signature;
+        let end = self.topology.subtree_end[top.index()];
+        self.tree_areas.clear();
+        self.tree_orders.clear();
+        self.tree_keys.clear();
+        for index in top.0..end {
+            let area = &self.topology.areas[index as usize];
+            let fee = match area.fee {
+                GridFee::Constant(fee) => fee,
+                _ => Price::ZERO,
+            };
+            self.tree_areas.push(TreeArea {
+                parent: (index != top.0)
+                    .then(|| area.parent.map(|parent| parent.0 - top.0))
+                    .flatten(),
+                fee,
+                connected: !self.islanded[index as usize],
+            });
+            for entry in &self.books[index as usize].entries {
+                if entry.via != NONE || !self.hot.is_live(entry.order) {
+                    continue;
+                }
+                let order = &self.orders[entry.order as usize];
+                self.tree_orders.push(TreeOrder {
+                    area: index - top.0,
+                    owner: order.asset.0 as u64,
+                    side: order.side,
+                    energy: self.hot.remaining(entry.order).min(TREE_ORDER_ENERGY_MAX),
+                    price: self.hot.price(entry.order, 0),
+                });
+                self.tree_keys.push(entry.order);
+            }
+        }
+        if parent != NONE {
+            let fee = self.fees[top.index()];
+            let list = &self.down[parent as usize];
+            let sides: [(Side, &[DownEntry]); 2] = [
+                (
+                    Side::Buy,
+                    if self.two_sided[top.index()] {
+                        &list.bids
+                    } else {
+                        &[]
+                    },
+                ),
+                (Side::Sell, &list.offers),
+            ];
+            for (side, entries) in sides {
+                for down in entries {
+                    let order = &self.orders[down.order as usize];
+                    let inside = order.origin.0 >= top.0 && order.origin.0 < end;
+                    if inside || !self.hot.is_live(down.order) {
+                        continue;
+                    }
+                    self.tree_orders.push(TreeOrder {
+                        area: 0,
+                        owner: OUTSIDE,
+                        side,
+                        energy: self.hot.remaining(down.order).min(TREE_ORDER_ENERGY_MAX),
+                        price: fee.forward(side, down.price),
+                    });
+                    self.tree_keys.push(down.order);
+                }
+            }
+        }
+        if self.tree_orders.is_empty() {
+            return;
+        }
+        let mut out = std::mem::take(&mut self.tree_out);
+        let cleared =
+            nestgrid_market::tree::clear_tree(&self.tree_areas, &self.tree_orders, &mut out);
+        debug_assert!(
+            cleared.is_ok(),
+            "the engine builds valid curve regions: {cleared:?}"
+        );
+        if cleared.is_ok() {
+            for found in &out.matches {
+                let price = out.price_of(found);
+                self.apply(
+                    slot,
+                    tick,
+                    AreaId(top.0 + found.area),
+                    self.tree_keys[found.buy as usize],
+                    self.tree_keys[found.sell as usize],
+                    found.energy,
+                    (price, price),
+                    recorder,
+                );
+            }
+        }
+        self.tree_out = out;
     }
 
     /// Re-prices the orders whose ramps step at `tick` and refreshes every book: new prices

@@ -34,6 +34,15 @@ pub enum SimError {
         /// The limit.
         limit: usize,
     },
+    /// A curve region that the engine cannot clear: an area below a `curve` area with another
+    /// mechanism, or a percentage fee inside the region.
+    #[error("area {area}: {reason}")]
+    CurveRegion {
+        /// The area's path.
+        area: String,
+        /// What is wrong.
+        reason: &'static str,
+    },
     /// A slot was opened while another was still open.
     #[error("a slot is still open; close it before opening the next")]
     SlotStillOpen,

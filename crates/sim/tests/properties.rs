@@ -8,6 +8,7 @@ mod support;
 use nestgrid_sim::{Simulation, TradeRecord};
 use nestgrid_types::{Energy, GridFee, Mechanism, Money, Participant, Price};
 use proptest::prelude::*;
+use proptest::test_runner::TestCaseError;
 use std::collections::BTreeMap;
 use support::{Builder, Memory};
 
@@ -62,7 +63,7 @@ fn house_shape() -> impl Strategy<Value = HouseShape> {
         prop::collection::vec(0i64..4_000, SLOTS as usize),
         any::<bool>(),
         fee_shape(),
-        0usize..5,
+        0usize..Mechanism::CLEARING.len(),
     )
         .prop_map(|(load_wh, pv_wh, storage, fee, mechanism)| HouseShape {
             load_wh,
@@ -79,11 +80,11 @@ fn shape() -> impl Strategy<Value = Shape> {
             (
                 prop::collection::vec(house_shape(), 1..4),
                 fee_shape(),
-                0usize..5,
+                0usize..Mechanism::CLEARING.len(),
             ),
             1..4,
         ),
-        0usize..5,
+        0usize..Mechanism::CLEARING.len(),
         prop_oneof![Just(0i64), 1i64..200_000],
         prop_oneof![Just(1u32), Just(4), Just(12)],
         prop_oneof![4 => Just(true), 1 => Just(false)],
@@ -113,19 +114,35 @@ fn build(shape: &Shape) -> nestgrid_grid::Topology {
             final_rate: Some(Price(250_000)),
         };
     }
+    // Below a curve area every area clears by curves, with constant fees: a drawn mechanism or
+    // percentage fee there becomes curve and a constant fee of the same digits.
+    let inside_curve = |parent: Mechanism, mechanism: usize, fee: FeeShape| match parent {
+        Mechanism::Curve => (
+            Mechanism::Curve,
+            match fee {
+                FeeShape::Percent(ppm) => GridFee::Constant(Price(ppm / 5)),
+                other => other.fee(),
+            },
+        ),
+        _ => (Mechanism::CLEARING[mechanism], fee.fee()),
+    };
+    let root_mechanism = Mechanism::CLEARING[shape.root_mechanism];
     for (street_index, (houses, fee, mechanism)) in shape.streets.iter().enumerate() {
+        let (street_mechanism, street_fee) = inside_curve(root_mechanism, *mechanism, *fee);
         let street = builder.area(
             &format!("Street {street_index}"),
             0,
-            fee.fee(),
-            Mechanism::CLEARING[*mechanism],
+            street_fee,
+            street_mechanism,
         );
         for (house_index, house) in houses.iter().enumerate() {
+            let (house_mechanism, house_fee) =
+                inside_curve(street_mechanism, house.mechanism, house.fee);
             let area = builder.area(
                 &format!("House {house_index}"),
                 street,
-                house.fee.fee(),
-                Mechanism::CLEARING[house.mechanism],
+                house_fee,
+                house_mechanism,
             );
             builder.load(
                 area,
@@ -163,53 +180,18 @@ proptest! {
 
     #[test]
     fn every_area_and_slot_balances(shape in shape()) {
-        let topology = build(&shape);
-        let (memory, _) = run(&topology);
-        prop_assert_eq!(memory.area_slots.len(), topology.areas.len() * SLOTS as usize);
-        for (slot, area, record) in &memory.area_slots {
-            let supply = record.production + record.storage_discharge + record.grid_supply + record.imported + record.unserved;
-            let demand = record.consumption + record.storage_charge + record.grid_absorb + record.exported + record.curtailed;
-            prop_assert_eq!(supply, demand, "slot {} area {}", slot, topology.areas[area.index()].path);
-            prop_assert!(record.self_consumed() >= Energy::ZERO);
-        }
+        check_balances(&shape)?;
     }
 
     #[test]
     fn money_is_conserved_and_fees_booked_once(shape in shape()) {
-        let topology = build(&shape);
-        let (memory, outcome) = run(&topology);
-        let mut chains: BTreeMap<u64, Vec<TradeRecord>> = BTreeMap::new();
-        for record in &memory.trades {
-            prop_assert!(record.buyer != record.seller, "self-trade in {:?}", record);
-            prop_assert!(record.energy.0 > 0);
-            chains.entry(record.trade).or_default().push(*record);
-        }
-        for chain in chains.values() {
-            let seller = chain.iter().find(|row| matches!(row.seller, Participant::Asset(_))).expect("seller row");
-            let buyer = chain.iter().find(|row| matches!(row.buyer, Participant::Asset(_))).expect("buyer row");
-            let fees: Money = chain.iter().map(|row| row.fee).sum();
-            prop_assert!(chain.iter().all(|row| row.fee >= Money::ZERO));
-            let surplus: Money = chain.iter().map(|row| row.surplus).sum();
-            prop_assert!(chain.iter().filter(|row| row.surplus != Money::ZERO).count() <= 1);
-            // The seller's row shows the buyer's price when the match was in its own market.
-            let seller_receives = Money::for_energy(seller.price, seller.energy) - seller.surplus;
-            prop_assert_eq!(
-                Money::for_energy(buyer.price, buyer.energy),
-                seller_receives + fees + surplus
-            );
-            // One row per market: no market books a chain twice.
-            let mut markets: Vec<_> = chain.iter().map(|row| row.market).collect();
-            markets.sort();
-            markets.dedup();
-            prop_assert_eq!(markets.len(), chain.len());
-        }
-        let net: Money = outcome.assets.iter().map(|account| account.net_cost()).sum();
-        let fees: Money = outcome.areas.iter().map(|account| account.fees_collected + account.surplus_collected).sum();
-        prop_assert_eq!(net, fees);
-        // No asset traded beyond what it planned: bought/sold never negative, batteries in range.
-        for (slot, asset, stored) in &memory.stored {
-            prop_assert!(stored.0 >= 0 && *stored <= Energy::from_kwh(5), "slot {} asset {:?}", slot, asset);
-        }
+        check_money(&shape)?;
+    }
+
+    #[test]
+    fn curve_regions_keep_every_rule(shape in curve_shape()) {
+        check_balances(&shape)?;
+        check_money(&shape)?;
     }
 
     #[test]
@@ -220,4 +202,119 @@ proptest! {
         prop_assert_eq!(first.trades, second.trades);
         prop_assert_eq!(first.area_slots, second.area_slots);
     }
+}
+
+/// Shapes whose root, and so the whole tree, clears by bid curves; or whose streets start curve
+/// regions under a root of another mechanism.
+fn curve_shape() -> impl Strategy<Value = Shape> {
+    (shape(), any::<bool>()).prop_map(|(mut shape, whole_tree)| {
+        let curve = Mechanism::CLEARING
+            .iter()
+            .position(|&mechanism| mechanism == Mechanism::Curve)
+            .expect("curve is a clearing mechanism");
+        if whole_tree {
+            shape.root_mechanism = curve;
+        } else {
+            if shape.root_mechanism == curve {
+                shape.root_mechanism = 1;
+            }
+            for street in &mut shape.streets {
+                street.2 = curve;
+            }
+        }
+        shape
+    })
+}
+
+fn check_balances(shape: &Shape) -> Result<(), TestCaseError> {
+    let topology = build(shape);
+    let (memory, _) = run(&topology);
+    prop_assert_eq!(
+        memory.area_slots.len(),
+        topology.areas.len() * SLOTS as usize
+    );
+    for (slot, area, record) in &memory.area_slots {
+        let supply = record.production
+            + record.storage_discharge
+            + record.grid_supply
+            + record.imported
+            + record.unserved;
+        let demand = record.consumption
+            + record.storage_charge
+            + record.grid_absorb
+            + record.exported
+            + record.curtailed;
+        prop_assert_eq!(
+            supply,
+            demand,
+            "slot {} area {}",
+            slot,
+            topology.areas[area.index()].path
+        );
+        prop_assert!(record.self_consumed() >= Energy::ZERO);
+    }
+    Ok(())
+}
+
+fn check_money(shape: &Shape) -> Result<(), TestCaseError> {
+    let topology = build(shape);
+    let (memory, outcome) = run(&topology);
+    let mut chains: BTreeMap<u64, Vec<TradeRecord>> = BTreeMap::new();
+    for record in &memory.trades {
+        prop_assert!(record.buyer != record.seller, "self-trade in {:?}", record);
+        prop_assert!(record.energy.0 > 0);
+        chains.entry(record.trade).or_default().push(*record);
+    }
+    for chain in chains.values() {
+        let seller = chain
+            .iter()
+            .find(|row| matches!(row.seller, Participant::Asset(_)))
+            .expect("seller row");
+        let buyer = chain
+            .iter()
+            .find(|row| matches!(row.buyer, Participant::Asset(_)))
+            .expect("buyer row");
+        let fees: Money = chain.iter().map(|row| row.fee).sum();
+        prop_assert!(chain.iter().all(|row| row.fee >= Money::ZERO));
+        let surplus: Money = chain.iter().map(|row| row.surplus).sum();
+        prop_assert!(
+            chain
+                .iter()
+                .filter(|row| row.surplus != Money::ZERO)
+                .count()
+                <= 1
+        );
+        // The seller's row shows the buyer's price when the match was in its own market.
+        let seller_receives = Money::for_energy(seller.price, seller.energy) - seller.surplus;
+        prop_assert_eq!(
+            Money::for_energy(buyer.price, buyer.energy),
+            seller_receives + fees + surplus
+        );
+        // One row per market: no market books a chain twice.
+        let mut markets: Vec<_> = chain.iter().map(|row| row.market).collect();
+        markets.sort();
+        markets.dedup();
+        prop_assert_eq!(markets.len(), chain.len());
+    }
+    let net: Money = outcome
+        .assets
+        .iter()
+        .map(|account| account.net_cost())
+        .sum();
+    let fees: Money = outcome
+        .areas
+        .iter()
+        .map(|account| account.fees_collected + account.surplus_collected)
+        .sum();
+    prop_assert_eq!(net, fees);
+    // No asset traded beyond what it planned: bought/sold never negative, batteries in range.
+    for (slot, asset, stored) in &memory.stored {
+        prop_assert!(
+            stored.0 >= 0 && *stored <= Energy::from_kwh(5),
+            "slot {} asset {:?}",
+            slot,
+            asset
+        );
+    }
+    Ok(())
 }

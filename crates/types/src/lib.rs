@@ -351,6 +351,13 @@ pub enum Mechanism {
     /// orders do not all have the same energy clears nothing (in the simulator its orders move
     /// on to the parent market).
     TradeReduction,
+    /// Bid curves (PowerMatcher-style): each order is a step curve at its limit price; an area
+    /// sums its children's curves seen through their boundary fees, the top of a curve region
+    /// finds the price where net demand is zero, and every area's price follows from its
+    /// parent's. In the simulator a curve area and everything below it clear together once per
+    /// tick; on a single book it is a uniform-price auction at the middle of the prices that
+    /// balance it, sharing the indifferent side pro rata.
+    Curve,
 }
 
 impl Mechanism {
@@ -362,13 +369,14 @@ impl Mechanism {
     ];
 
     /// Every mechanism `nestgrid_market::clear` implements, in a stable order: [`Mechanism::ALL`]
-    /// and the two-price mechanisms. Scenario files and the simulator accept all of them.
-    pub const CLEARING: [Mechanism; 5] = [
+    /// the two-price mechanisms and bid curves. Scenario files and the simulator accept all of them.
+    pub const CLEARING: [Mechanism; 6] = [
         Mechanism::PayAsOffer,
         Mechanism::PayAsBid,
         Mechanism::PayAsClear,
         Mechanism::Huang,
         Mechanism::TradeReduction,
+        Mechanism::Curve,
     ];
 
     /// Whether bids are visible outside the market they were posted in.
@@ -390,11 +398,12 @@ impl Mechanism {
             Mechanism::PayAsClear => "pay-as-clear",
             Mechanism::Huang => "huang",
             Mechanism::TradeReduction => "trade-reduction",
+            Mechanism::Curve => "curve",
         }
     }
 
     /// Parses a name as written by [`Mechanism::name`]; finds every mechanism of
-    /// [`Mechanism::CLEARING`], including those the simulator does not run yet.
+    /// [`Mechanism::CLEARING`] (every one runs in the simulator too).
     pub fn from_name(name: &str) -> Option<Self> {
         Self::CLEARING
             .into_iter()
@@ -501,13 +510,15 @@ mod tests {
         for mechanism in Mechanism::CLEARING {
             assert_eq!(Mechanism::from_name(mechanism.name()), Some(mechanism));
         }
-        assert_eq!(Mechanism::from_name("curve"), None);
+        assert_eq!(Mechanism::from_name("curve"), Some(Mechanism::Curve));
+        assert_eq!(Mechanism::from_name("pay-as-you-go"), None);
         assert!(
             Mechanism::ALL
                 .iter()
                 .all(|mechanism| !mechanism.is_two_price())
         );
         assert!(Mechanism::Huang.is_two_sided() && Mechanism::TradeReduction.is_two_sided());
+        assert!(Mechanism::Curve.is_two_sided() && !Mechanism::Curve.is_two_price());
     }
 
     #[test]

@@ -45,9 +45,10 @@
 //! indifferent bids and offers of one-sided owners are never both left over at one price. Each
 //! step is shared pro rata to what each member can still move, rounded down, and the units left by
 //! rounding go one each to the first members (owners in the order of their first order, then
-//! children) whose share was rounded. An owner's share fills its bids (highest limit first) when
-//! positive, its offers (lowest limit first) when negative: an owner never buys and sells in one
-//! area's clearing (orders of one owner in different areas are different curves).
+//! children) whose share was rounded. An owner's share fills its bids when positive, its offers
+//! when negative — those strictly inside their limit first, then those at it, each in input
+//! order: an owner never buys and sells in one area's clearing (orders of one owner in different
+//! areas are different curves).
 //!
 //! # Matches
 //! Bottom-up, each area pairs the bids and offers filled in its subtree that have not been
@@ -190,15 +191,15 @@ pub enum TreeError {
 /// value from its price on.
 #[derive(Clone, Debug, Default)]
 struct Steps {
-    base: i128,
-    points: Vec<(i64, i128)>,
+    base: i64,
+    points: Vec<(i64, i64)>,
 }
 
 impl Steps {
     /// Builds the function from a base and changes `(price, delta)` in any order.
-    fn from_deltas(base: i128, mut deltas: Vec<(i64, i128)>) -> Steps {
+    fn from_deltas(base: i64, mut deltas: Vec<(i64, i64)>) -> Steps {
         deltas.sort_unstable_by_key(|&(price, _)| price);
-        let mut points: Vec<(i64, i128)> = Vec::with_capacity(deltas.len());
+        let mut points: Vec<(i64, i64)> = Vec::with_capacity(deltas.len());
         let mut value = base;
         for (price, delta) in deltas {
             if delta == 0 {
@@ -220,7 +221,7 @@ impl Steps {
         Steps { base, points }
     }
 
-    fn at(&self, price: i64) -> i128 {
+    fn at(&self, price: i64) -> i64 {
         let index = self.points.partition_point(|&(at, _)| at <= price);
         match index {
             0 => self.base,
@@ -230,7 +231,7 @@ impl Steps {
 
     /// This function seen from the parent through a fee (see the module documentation), as
     /// changes appended to `out`; returns its base (equal to this one's).
-    fn seen_through(&self, fee: i64, out: &mut Vec<(i64, i128)>) -> i128 {
+    fn seen_through(&self, fee: i64, out: &mut Vec<(i64, i64)>) -> i64 {
         let mut previous = self.base;
         for &(price, value) in &self.points {
             let up = value.max(0) - previous.max(0);
@@ -247,7 +248,7 @@ impl Steps {
     }
 
     /// `max(H(P + fee), 0) + min(H(P − fee), 0)`.
-    fn seen_at(&self, fee: i64, price: i64) -> i128 {
+    fn seen_at(&self, fee: i64, price: i64) -> i64 {
         self.at(price.saturating_add(fee)).max(0) + self.at(price.saturating_sub(fee)).min(0)
     }
 
@@ -449,11 +450,12 @@ pub fn clear_tree(
     // Bottom-up: each area's net demand function.
     let mut steps: Vec<Steps> = vec![Steps::default(); count];
     for index in (0..count).rev() {
-        let mut base = 0_i128;
+        // |Σ energy| ≤ TREE_ORDERS_MAX · TREE_ORDER_ENERGY_MAX = 2^62: sums fit i64.
+        let mut base = 0_i64;
         let mut deltas = Vec::with_capacity(own[index].len());
         for &order in &own[index] {
             let order = &orders[order as usize];
-            let energy = order.energy.0 as i128;
+            let energy = order.energy.0;
             if order.side == Side::Buy {
                 base += energy;
             }
@@ -509,35 +511,37 @@ pub fn clear_tree(
         let target = out.imports[index];
         // Members: the owners of own orders (each owner's orders as one curve), then connected
         // children.
-        let (sorted, groups) = owner_groups(&own[index], orders);
-        let members = groups.len();
+        let (group_of, members) = owner_groups(&own[index], orders);
         let child_members: Vec<u32> = children[index]
             .iter()
             .copied()
             .filter(|&child| areas[child as usize].connected)
             .collect();
-        let mut ranges: Vec<(i128, i128)> = Vec::with_capacity(members + child_members.len());
-        for &(start, end) in &groups {
-            let (mut lo, mut hi) = (0_i128, 0_i128);
-            for &order in &sorted[start..end] {
-                let (order_lo, order_hi) = order_range(&orders[order as usize], price);
-                lo += order_lo;
-                hi += order_hi;
-            }
-            ranges.push((lo, hi));
+        let mut ranges: Vec<(i128, i128)> = vec![(0, 0); members];
+        ranges.reserve(child_members.len());
+        for (&order, &group) in own[index].iter().zip(&group_of) {
+            let (lo, hi) = order_range(&orders[order as usize], price);
+            let range = &mut ranges[group as usize];
+            range.0 += lo;
+            range.1 += hi;
         }
         for &child in &child_members {
             let steps = &steps[child as usize];
             let fee = areas[child as usize].fee.0;
             ranges.push((
-                steps.seen_at(fee, price.saturating_add(1)),
-                steps.seen_at(fee, price),
+                steps.seen_at(fee, price.saturating_add(1)) as i128,
+                steps.seen_at(fee, price) as i128,
             ));
         }
         let values = allocate(&ranges, target);
-        for (&(start, end), &value) in groups.iter().zip(&values) {
-            fill_group(&sorted[start..end], value, price, orders, &mut net);
-        }
+        fill_owners(
+            &own[index],
+            &group_of,
+            &values[..members],
+            price,
+            orders,
+            &mut net,
+        );
         for (&child, &value) in child_members.iter().zip(&values[members..]) {
             out.imports[child as usize] = value;
         }
@@ -656,72 +660,88 @@ pub fn clear_book(bids: &[Order], offers: &[Order], matches: &mut Vec<Match>) ->
     Some(price)
 }
 
-/// The own orders of an area grouped by owner, owners in the order of their first order: the
-/// orders sorted by (owner, index) and each group's range in that list.
-fn owner_groups(own: &[u32], orders: &[TreeOrder]) -> (Vec<u32>, Vec<(usize, usize)>) {
-    let mut sorted: Vec<u32> = own.to_vec();
-    sorted.sort_unstable_by_key(|&order| (orders[order as usize].owner, order));
-    let mut groups = Vec::new();
-    let mut start = 0;
-    for end in 1..=sorted.len() {
-        if end == sorted.len()
-            || orders[sorted[end] as usize].owner != orders[sorted[start] as usize].owner
-        {
-            groups.push((start, end));
-            start = end;
-        }
+/// The group (owner) of each of an area's own orders, owners numbered in the order of their
+/// first order, and the number of owners. O(n): owners are numbered on first sight in an
+/// open-addressing table.
+fn owner_groups(own: &[u32], orders: &[TreeOrder]) -> (Vec<u32>, usize) {
+    let capacity = (own.len() * 2).next_power_of_two().max(2);
+    let bits = capacity.trailing_zeros();
+    let mask = capacity - 1;
+    const EMPTY: u32 = u32::MAX;
+    let mut table: Vec<(u64, u32)> = vec![(0, EMPTY); capacity];
+    let mut group_of: Vec<u32> = Vec::with_capacity(own.len());
+    let mut groups = 0_u32;
+    for &order in own {
+        let owner = orders[order as usize].owner;
+        let mut slot = (owner.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> (64 - bits)) as usize;
+        let group = loop {
+            match table[slot] {
+                (_, EMPTY) => {
+                    table[slot] = (owner, groups);
+                    groups += 1;
+                    break groups - 1;
+                }
+                (key, group) if key == owner => break group,
+                _ => slot = (slot + 1) & mask,
+            }
+        };
+        group_of.push(group);
     }
-    groups.sort_unstable_by_key(|&(start, _)| sorted[start]);
-    (sorted, groups)
+    (group_of, groups as usize)
 }
 
-/// Fills one owner's orders for its net demand `value` at `price`: a positive value from its bids
-/// that accept the price (highest limit first), a negative one from its offers that accept it
-/// (lowest limit first). An owner never buys and sells in one clearing.
-fn fill_group(group: &[u32], value: i128, price: i64, orders: &[TreeOrder], net: &mut [i128]) {
-    let side = match value {
-        0 => return,
-        value if value > 0 => Side::Buy,
-        _ => Side::Sell,
-    };
-    if let [order] = group {
-        // One order: its range holds the value.
-        net[*order as usize] = value;
-        return;
-    }
-    let mut eligible: Vec<u32> = group
-        .iter()
-        .copied()
-        .filter(|&order| {
-            let order = &orders[order as usize];
-            order.side == side
-                && match side {
-                    Side::Buy => order.price.0 >= price,
-                    Side::Sell => order.price.0 <= price,
+/// Fills each owner's orders for its net demand `values[group]` at `price`: a positive value
+/// from its bids that accept the price, a negative one from its offers that accept it — those
+/// strictly inside their limit first, then those at it, each in input order. An owner never buys
+/// and sells in one clearing.
+fn fill_owners(
+    own: &[u32],
+    group_of: &[u32],
+    values: &[i128],
+    price: i64,
+    orders: &[TreeOrder],
+    net: &mut [i128],
+) {
+    let mut left: Vec<i128> = values.to_vec();
+    for at_limit in [false, true] {
+        for (&order, &group) in own.iter().zip(group_of) {
+            let want = left[group as usize];
+            if want == 0 {
+                continue;
+            }
+            let found = &orders[order as usize];
+            let limit = found.price.0;
+            let accepts = match found.side {
+                Side::Buy => {
+                    want > 0
+                        && if at_limit {
+                            limit == price
+                        } else {
+                            limit > price
+                        }
                 }
-        })
-        .collect();
-    eligible.sort_by_key(|&order| {
-        let limit = orders[order as usize].price.0;
-        (
-            if side == Side::Buy {
-                -(limit as i128)
-            } else {
-                limit as i128
-            },
-            order,
-        )
-    });
-    let mut left = value.abs();
-    for order in eligible {
-        if left == 0 {
-            break;
+                Side::Sell => {
+                    want < 0
+                        && if at_limit {
+                            limit == price
+                        } else {
+                            limit < price
+                        }
+                }
+            };
+            if !accepts {
+                continue;
+            }
+            let take = want.abs().min(found.energy.0 as i128);
+            let signed = if want > 0 { take } else { -take };
+            net[order as usize] = signed;
+            left[group as usize] -= signed;
         }
-        let take = left.min(orders[order as usize].energy.0 as i128);
-        net[order as usize] = if side == Side::Buy { take } else { -take };
-        left -= take;
     }
-    debug_assert_eq!(left, 0, "an owner's net demand lies within its orders");
+    debug_assert!(
+        left.iter().all(|&value| value == 0),
+        "an owner's net demand lies within its orders"
+    );
 }
 
 #[cfg(test)]

@@ -292,6 +292,10 @@ pub struct Engine<'t> {
     curve: Vec<bool>,
     /// The top area of each curve region (a curve area whose parent is not one).
     curve_tops: Vec<AreaId>,
+    /// The areas a tick visits leaves first: every area that clears its own book, and the
+    /// areas of curve regions below another market (their residuals climb out); a region at the
+    /// root has nowhere to send them.
+    stepped: Vec<AreaId>,
     /// Per curve region: the slot, order count and parent's down-list version it was last
     /// cleared at (cleared again only when orders were added or its parent's offers changed).
     curve_cleared: Vec<Option<(u32, usize, u64)>>,
@@ -416,6 +420,12 @@ impl<'t> Engine<'t> {
             next_tick: 0,
             islanded: vec![false; area_count],
             islanded_next: vec![false; area_count],
+            stepped: topology
+                .bottom_up
+                .iter()
+                .copied()
+                .filter(|area| !curve[area.index()] || !curve[0])
+                .collect(),
             curve,
             curve_cleared: vec![None; curve_tops.len()],
             curve_tops,
@@ -476,8 +486,8 @@ impl<'t> Engine<'t> {
         for region in 0..self.curve_tops.len() {
             self.clear_curve_region(slot, tick, region, recorder);
         }
-        for index in 0..self.topology.bottom_up.len() {
-            let area = self.topology.bottom_up[index];
+        for index in 0..self.stepped.len() {
+            let area = self.stepped[index];
             if !self.curve[area.index()] {
                 self.clear_area(slot, tick, area, recorder);
             }
@@ -1256,7 +1266,8 @@ impl<'t> Engine<'t> {
     fn forward_down(&mut self, tick: TickIndex) {
         for position in 0..self.top_down.len() {
             let index = self.top_down[position].index();
-            if !self.has_children[index] {
+            // A curve area's children clear with it by curves: nothing reads its down list.
+            if !self.has_children[index] || self.curve[index] {
                 continue;
             }
             let parent = self.parent[index];

@@ -758,3 +758,54 @@ async fn flows_across_boundaries_show_which_limits_they_reach() {
     }
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_curve_street_fills_tenders_at_one_price() {
+    let dir = tempfile::tempdir().unwrap();
+    // The street and its houses clear by bid curves below the pay-as-bid root: a tender is a
+    // step at its price, and everyone in an area trades at that area's one price.
+    let scenario = nestgrid_grid::DEFAULT_EXCHANGE_SCENARIO.replace(
+        "    fee: { constant: 0.01 }     # per kWh crossing the street's boundary\n",
+        "    fee: { constant: 0.01 }\n    mechanism: curve\n",
+    );
+    assert_ne!(scenario, nestgrid_grid::DEFAULT_EXCHANGE_SCENARIO);
+    let server = nestgrid_server::Server::start(nestgrid_server::ServeConfig {
+        scenario,
+        ..config(dir.path(), Default::default())
+    })
+    .await
+    .unwrap();
+    let url = server.url();
+    let operator = key(dir.path(), Role::Operator);
+    let alice_key = new_key("alice");
+    register(&url, &operator, &alice_key, &[HEAT_PUMP]).await;
+    let alice = Client::new(&url, Some(alice_key));
+    let slot = next_slot(&alice).await;
+    let placed = alice
+        .send(
+            "POST",
+            "/v1/tenders",
+            Some(&json!({
+                "asset": HEAT_PUMP, "side": "buy", "slot": slot,
+                "energy_kwh": "1", "price": "0.50",
+            })),
+        )
+        .await
+        .unwrap();
+    assert_eq!(placed.status, 201, "{:?}", placed.body);
+    wait_closed(&alice, slot).await;
+    let transactions = alice
+        .send("GET", &format!("/v1/transactions?slot={slot}"), None)
+        .await
+        .unwrap()
+        .body;
+    let transactions = transactions["transactions"].as_array().unwrap();
+    let bought: i64 = transactions.iter().map(|t| decimal(&t["energy_kwh"])).sum();
+    assert_eq!(bought, 1_000_000, "{transactions:?}");
+    // One price for the house, and never above what the grid costs in the street (0.30 plus
+    // the street's fee): the region sees the grid's offer that the root forwards down.
+    let prices: Vec<i64> = transactions.iter().map(|t| decimal(&t["price"])).collect();
+    assert!(prices.iter().all(|&price| price == prices[0]), "{prices:?}");
+    assert!(prices[0] <= 310_000, "{prices:?}");
+    server.stop().await;
+}

@@ -63,9 +63,11 @@ pub struct Area {
     pub fee: GridFee,
     /// Clearing mechanism of this area's market (inherited from the parent when not set).
     pub mechanism: Mechanism,
-    /// Most power that may flow into the area from its parent (parsed now, enforced later).
+    /// Most power the markets may trade into the area from its parent (times the slot length,
+    /// per slot).
     pub import_limit: Option<Power>,
-    /// Most power that may flow out of the area to its parent (parsed now, enforced later).
+    /// Most power the markets may trade out of the area to its parent (times the slot length,
+    /// per slot).
     pub export_limit: Option<Power>,
 }
 

@@ -288,6 +288,10 @@ pub struct Engine<'t> {
     islanded: Vec<bool>,
     /// Islanding requested for the next slot.
     islanded_next: Vec<bool>,
+    /// Per area: the energy its markets may still import and export across its boundary in
+    /// the open slot (`i64::MAX` without a limit). Empty when no area has a limit.
+    room_in: Vec<i64>,
+    room_out: Vec<i64>,
     /// Per area: whether it clears by bid curves (as part of a curve region).
     curve: Vec<bool>,
     /// The top area of each curve region (a curve area whose parent is not one).
@@ -420,6 +424,8 @@ impl<'t> Engine<'t> {
             next_tick: 0,
             islanded: vec![false; area_count],
             islanded_next: vec![false; area_count],
+            room_in: Vec::new(),
+            room_out: Vec::new(),
             stepped: topology
                 .bottom_up
                 .iter()
@@ -632,6 +638,7 @@ impl<'t> Engine<'t> {
         }
         self.islanded.clone_from(&self.islanded_next);
         self.next_tick = 0;
+        self.reset_room();
         if self.seen.is_empty() || !self.seen_constant {
             self.seen = seen_prices(self.topology, slot);
         }
@@ -696,6 +703,24 @@ impl<'t> Engine<'t> {
         }
         self.open = Some(slot);
         Ok(())
+    }
+
+    /// Resets each area's import and export room for a new slot from its limits (kW over the
+    /// slot's length).
+    fn reset_room(&mut self) {
+        let areas = &self.topology.areas;
+        if areas
+            .iter()
+            .all(|area| area.import_limit.is_none() && area.export_limit.is_none())
+        {
+            return;
+        }
+        let seconds = self.topology.settings.slot_seconds;
+        let room = |limit: Option<nestgrid_types::Power>| {
+            limit.map_or(i64::MAX, |limit| limit.energy_over(seconds).0)
+        };
+        self.room_in = areas.iter().map(|area| room(area.import_limit)).collect();
+        self.room_out = areas.iter().map(|area| room(area.export_limit)).collect();
     }
 
     /// Clears curve region `region` by bid curves ([`nestgrid_market::tree`]) when its inputs
@@ -782,11 +807,24 @@ impl<'t> Engine<'t> {
                     if inside || !self.hot.is_live(down.order) {
                         continue;
                     }
+                    let mut energy = self.hot.remaining(down.order).min(TREE_ORDER_ENERGY_MAX);
+                    if !self.room_in.is_empty() {
+                        let (from, to) = match side {
+                            Side::Sell => (order.origin, top),
+                            Side::Buy => (top, order.origin),
+                        };
+                        let room =
+                            room_between(self.topology, &self.room_in, &self.room_out, from, to);
+                        energy = energy.min(Energy(room.max(0)));
+                        if energy.0 == 0 {
+                            continue;
+                        }
+                    }
                     self.tree_orders.push(TreeOrder {
                         area: 0,
                         owner: OUTSIDE,
                         side,
-                        energy: self.hot.remaining(down.order).min(TREE_ORDER_ENERGY_MAX),
+                        energy,
                         price: fee.forward(side, down.price),
                     });
                     self.tree_keys.push(down.order);
@@ -990,11 +1028,24 @@ impl<'t> Engine<'t> {
             } else {
                 Participant::Area(AreaId(entry.via))
             };
+            let mut energy = hot.remaining(entry.order);
+            if !self.room_in.is_empty() && entry.via != NONE {
+                // What the limits still let reach this market from the order's own area.
+                let (from, to) = match entry.side {
+                    Side::Sell => (order.origin, area),
+                    Side::Buy => (area, order.origin),
+                };
+                let room = room_between(self.topology, &self.room_in, &self.room_out, from, to);
+                energy = energy.min(Energy(room.max(0)));
+                if energy.0 == 0 {
+                    continue;
+                }
+            }
             let book_order = Order {
                 key: entry.order as u64,
                 participant,
                 side: entry.side,
-                energy: hot.remaining(entry.order),
+                energy,
                 price,
                 priority: ((entry.arrived as u64) << 32) | entry.order as u64,
             };
@@ -1016,6 +1067,12 @@ impl<'t> Engine<'t> {
                 fee,
                 participant: Participant::Area(AreaId(parent)),
                 tick,
+                room: (!self.room_in.is_empty()).then_some((
+                    self.topology,
+                    self.room_in.as_slice(),
+                    self.room_out.as_slice(),
+                    area,
+                )),
             };
             if let Some(bound) = book_best_offer
                 && self.two_sided[index]
@@ -1101,8 +1158,6 @@ impl<'t> Engine<'t> {
         prices: (Price, Price),
         recorder: &mut dyn Recorder,
     ) {
-        self.hot.fill(buy, energy);
-        self.hot.fill(sell, energy);
         let (buyer, buyer_area) = (
             self.orders[buy as usize].asset,
             self.orders[buy as usize].origin,
@@ -1113,6 +1168,47 @@ impl<'t> Engine<'t> {
         );
         self.chain
             .build_two_prices(self.topology, seller_area, buyer_area, area, prices, energy);
+        let mut energy = energy;
+        if !self.room_in.is_empty() {
+            // Import and export limits: the match trades what every boundary on its path can
+            // still take, and uses that room up.
+            let chain = &self.chain;
+            let room = chain
+                .markets
+                .iter()
+                .enumerate()
+                .map(|(position, market)| match position.cmp(&chain.top) {
+                    std::cmp::Ordering::Less => self.room_out[market.index()],
+                    std::cmp::Ordering::Greater => self.room_in[market.index()],
+                    std::cmp::Ordering::Equal => i64::MAX,
+                })
+                .min()
+                .unwrap_or(i64::MAX);
+            if room <= 0 {
+                return;
+            }
+            if room < energy.0 {
+                energy = Energy(room);
+                self.chain.build_two_prices(
+                    self.topology,
+                    seller_area,
+                    buyer_area,
+                    area,
+                    prices,
+                    energy,
+                );
+            }
+            let chain = &self.chain;
+            for (position, market) in chain.markets.iter().enumerate() {
+                match position.cmp(&chain.top) {
+                    std::cmp::Ordering::Less => self.room_out[market.index()] -= energy.0,
+                    std::cmp::Ordering::Greater => self.room_in[market.index()] -= energy.0,
+                    std::cmp::Ordering::Equal => {}
+                }
+            }
+        }
+        self.hot.fill(buy, energy);
+        self.hot.fill(sell, energy);
         let chain = &self.chain;
         // Individual rationality at the owners' own markets: the seller receives at least its
         // offer, the buyer pays at most its bid (money rounding is monotone in the price).
@@ -1554,6 +1650,9 @@ struct DownWalk<'a> {
     /// The parent area agent, as the child market sees it.
     participant: Participant,
     tick: TickIndex,
+    /// The child market and the topology with the areas' import and export room, when some
+    /// area has a limit.
+    room: Option<(&'a Topology, &'a [i64], &'a [i64], AreaId)>,
 }
 
 impl DownWalk<'_> {
@@ -1576,16 +1675,58 @@ impl DownWalk<'_> {
             {
                 continue;
             }
+            let mut energy = self.hot.remaining(down.order);
+            if let Some((topology, room_in, room_out, market)) = self.room {
+                let origin = self.orders[down.order as usize].origin;
+                let (from, to) = match side {
+                    Side::Sell => (origin, market),
+                    Side::Buy => (market, origin),
+                };
+                energy = energy.min(Energy(
+                    room_between(topology, room_in, room_out, from, to).max(0),
+                ));
+                if energy.0 == 0 {
+                    continue;
+                }
+            }
             out.push(Order {
                 key: down.order as u64,
                 participant: self.participant,
                 side,
-                energy: self.hot.remaining(down.order),
+                energy,
                 price,
                 priority: ((self.tick as u64) << 32) | down.order as u64,
             });
         }
     }
+}
+
+/// Energy that may still flow from area `from` to area `to` in the open slot under the import and
+/// export limits: the export room of every area left on the way up to their lowest common area,
+/// the import room of every area entered on the way down. O(depth).
+fn room_between(
+    topology: &Topology,
+    room_in: &[i64],
+    room_out: &[i64],
+    from: AreaId,
+    to: AreaId,
+) -> i64 {
+    let mut room = i64::MAX;
+    let mut up = from;
+    while !topology.contains(up, to) {
+        room = room.min(room_out[up.index()]);
+        up = topology.areas[up.index()]
+            .parent
+            .expect("the root contains every area");
+    }
+    let mut down = to;
+    while down != up {
+        room = room.min(room_in[down.index()]);
+        down = topology.areas[down.index()]
+            .parent
+            .expect("below the common area");
+    }
+    room
 }
 
 /// Keeps the `limit` smallest entries by `key`, sorted (a select, then a sort of the few).

@@ -6,7 +6,7 @@
 mod support;
 
 use nestgrid_sim::{Simulation, TradeRecord};
-use nestgrid_types::{Energy, GridFee, Mechanism, Money, Participant, Price};
+use nestgrid_types::{Energy, GridFee, Mechanism, Money, Participant, Power, Price};
 use proptest::prelude::*;
 use proptest::test_runner::TestCaseError;
 use std::collections::BTreeMap;
@@ -19,6 +19,8 @@ struct Shape {
     forecast_error_ppm: i64,
     ticks: u32,
     grid: bool,
+    /// Import and export limits in W for every street and house, or none.
+    limits_w: Option<(i64, i64)>,
 }
 
 #[derive(Debug, Clone)]
@@ -96,6 +98,7 @@ fn shape() -> impl Strategy<Value = Shape> {
                 forecast_error_ppm,
                 ticks,
                 grid,
+                limits_w: None,
             },
         )
 }
@@ -135,6 +138,9 @@ fn build(shape: &Shape) -> nestgrid_grid::Topology {
             street_fee,
             street_mechanism,
         );
+        if let Some((import, export)) = shape.limits_w {
+            builder.limit(street, Some(Power(import)), Some(Power(export)));
+        }
         for (house_index, house) in houses.iter().enumerate() {
             let (house_mechanism, house_fee) =
                 inside_curve(street_mechanism, house.mechanism, house.fee);
@@ -144,6 +150,9 @@ fn build(shape: &Shape) -> nestgrid_grid::Topology {
                 house_fee,
                 house_mechanism,
             );
+            if let Some((import, export)) = shape.limits_w {
+                builder.limit(area, Some(Power(import / 2)), Some(Power(export / 2)));
+            }
             builder.load(
                 area,
                 "Load",
@@ -195,6 +204,13 @@ proptest! {
     }
 
     #[test]
+    fn limits_hold_on_every_boundary(shape in limited_shape()) {
+        check_balances(&shape)?;
+        check_money(&shape)?;
+        check_limits(&shape)?;
+    }
+
+    #[test]
     fn same_shape_same_records(shape in shape()) {
         let topology = build(&shape);
         let (first, _) = run(&topology);
@@ -224,6 +240,60 @@ fn curve_shape() -> impl Strategy<Value = Shape> {
         }
         shape
     })
+}
+
+/// Shapes whose streets and houses have import and export limits (houses half the streets'),
+/// in every mechanism, curve regions included.
+fn limited_shape() -> impl Strategy<Value = Shape> {
+    (shape(), 400i64..20_000_000, 400i64..20_000_000).prop_map(|(mut shape, import, export)| {
+        shape.limits_w = Some((import, export));
+        shape
+    })
+}
+
+/// What the markets trade across each limited boundary in a slot stays within the limit. A
+/// crossing is booked once, by the lower market: its parent's agent is the buyer (export) or the
+/// seller (import).
+fn check_limits(shape: &Shape) -> Result<(), TestCaseError> {
+    let topology = build(shape);
+    let (memory, _) = run(&topology);
+    let mut crossed: BTreeMap<(u32, usize, bool), i64> = BTreeMap::new();
+    for record in &memory.trades {
+        let Some(parent) = topology.areas[record.market.index()].parent else {
+            continue;
+        };
+        if record.buyer == Participant::Area(parent) {
+            *crossed
+                .entry((record.slot, record.market.index(), false))
+                .or_default() += record.energy.0;
+        }
+        if record.seller == Participant::Area(parent) {
+            *crossed
+                .entry((record.slot, record.market.index(), true))
+                .or_default() += record.energy.0;
+        }
+    }
+    for ((slot, area, import), energy) in crossed {
+        let area = &topology.areas[area];
+        let limit = if import {
+            area.import_limit
+        } else {
+            area.export_limit
+        };
+        if let Some(limit) = limit {
+            let room = limit.energy_over(topology.settings.slot_seconds);
+            prop_assert!(
+                energy <= room.0,
+                "slot {} {}: {} {} beyond the limit {}",
+                slot,
+                area.path,
+                if import { "imported" } else { "exported" },
+                energy,
+                room.0
+            );
+        }
+    }
+    Ok(())
 }
 
 fn check_balances(shape: &Shape) -> Result<(), TestCaseError> {

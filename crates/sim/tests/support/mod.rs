@@ -18,6 +18,8 @@ pub struct Builder {
     pub forecast_error_ppm: i64,
     /// Rates written into every strategy (for scenarios without a grid connection).
     pub rates: RateRange,
+    /// Import and export limits by area (in the order areas were added).
+    limits: Vec<(usize, Option<Power>, Option<Power>)>,
 }
 
 impl Builder {
@@ -30,7 +32,13 @@ impl Builder {
             ticks_per_slot: 60,
             forecast_error_ppm: 0,
             rates: RateRange::default(),
+            limits: vec![],
         }
+    }
+
+    /// Sets an area's import and export limits.
+    pub fn limit(&mut self, area: usize, import: Option<Power>, export: Option<Power>) {
+        self.limits.push((area, import, export));
     }
 
     pub fn area(&mut self, name: &str, parent: usize, fee: GridFee, mechanism: Mechanism) -> usize {
@@ -197,6 +205,10 @@ impl Builder {
                 }
             })
             .collect();
+        for &(old, import, export) in &self.limits {
+            areas[new_index[old]].import_limit = import;
+            areas[new_index[old]].export_limit = export;
+        }
         for index in 0..count {
             if let Some(parent) = areas[index].parent {
                 areas[index].depth = areas[parent.index()].depth + 1;

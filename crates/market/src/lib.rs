@@ -10,8 +10,10 @@
 //! book allocates nothing once the buffers and `matches` have grown to size (the two-price
 //! mechanisms allocate only to repair a self-trade, see below). [`clearing_prices`] tells the
 //! uniform prices of a clearing, [`check_book`] whether a book meets a mechanism's requirement
-//! (trade reduction wants unit orders), and [`curve`] holds the bid-curve mechanism, whose input is
-//! demand functions rather than orders.
+//! (trade reduction wants unit orders), [`curve`] clears piecewise-linear demand functions, and
+//! [`tree`] clears [`Mechanism::Curve`]: orders as step curves, over one book or over a whole tree
+//! of areas with their fees (the simulator's curve regions). `Curve` allocates as it clears (it is
+//! not on the no-allocation path).
 //!
 //! # Priority and tie-breaks (every mechanism)
 //!
@@ -229,6 +231,7 @@ pub struct ClearingPrices {
 /// - pay-as-clear: [`clearing_price`] for both, `None` when nothing crosses;
 /// - Huang: b_K and s_L, `None` when nothing crosses. Reported even when nobody is left to trade
 ///   under them (K or L the first of its side);
+/// - curve: the one price of [`tree::clear_book`], `None` when nothing trades;
 /// - trade reduction: p0 for both, or b_k and s_k, whichever rule applies (even when it excludes
 ///   the only efficient pair); `None` when no pair is efficient or the book breaks the unit
 ///   requirement.

@@ -5,7 +5,8 @@
 //! Main types: [`Genesis`] (validators and authorities), [`Transaction`] /
 //! [`SignedTransaction`] with a [`Body`], [`State`] with [`State::apply`] returning a
 //! [`ResultCode`], [`Block`], [`Ledger`] (state + stored blocks), [`Sequencer`] (one validator
-//! that orders blocks by itself), [`verify`] (replay and check a stored chain).
+//! that orders blocks by itself), [`verify`] (replay and check a stored chain), [`request`]
+//! (signed HTTP requests, shared by the validator API and the live exchange).
 //!
 //! Invariants, checked by the tests for all inputs:
 //! - a transaction that fails changes nothing, its signer's nonce included;
@@ -24,6 +25,7 @@ mod chain;
 mod codes;
 mod crypto;
 mod genesis;
+pub mod request;
 mod solo;
 mod state;
 mod store;

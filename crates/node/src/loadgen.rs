@@ -2,6 +2,9 @@
 //! HTTP to every validator of a running network, committed transactions per second and commit
 //! latency measured from the client's side.
 //!
+//! It needs the folder `testnet` wrote: the operator's and the gateway's keys sign, and the
+//! auditor's key reads the blocks.
+//!
 //! Workload: the operator registers `accounts` participants; then the gateway signs
 //! `transactions` deposits to them, round robin, before the clock starts (signing is the
 //! clients' work, not the ledger's). They are sent in batches to every validator, one sender
@@ -11,8 +14,9 @@
 //! was first sent; throughput is the number committed over the time from the first send to the
 //! last commit.
 
+use crate::process::reads::{Client, read_key_file};
 use crate::process::{NodeConfig, join_batch};
-use nestgrid_ledger::{Block, Body, Genesis, Hash, KeyFile, Keypair, Role, Transaction};
+use nestgrid_ledger::{Body, Genesis, Hash, KeyFile, Keypair, Role, Transaction};
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
@@ -55,20 +59,6 @@ fn height(agent: &ureq::Agent, api: &str) -> Option<u64> {
     let json: serde_json::Value =
         serde_json::from_str(&response.body_mut().read_to_string().ok()?).ok()?;
     json["height"].as_u64()
-}
-
-fn fetch_block(agent: &ureq::Agent, api: &str, height: u64) -> Option<Block> {
-    let mut response = agent.get(format!("{api}/v1/blocks/{height}")).call().ok()?;
-    if response.status() != 200 {
-        return None;
-    }
-    let bytes = response
-        .body_mut()
-        .with_config()
-        .limit(64 << 20)
-        .read_to_vec()
-        .ok()?;
-    Block::from_bytes(&bytes).ok()
 }
 
 /// Sends `batch` to `api` until every transaction in it is accepted (or refused for a reason
@@ -114,6 +104,12 @@ pub fn run(
     let gateway = read::<KeyFile>(&dir.join("gateway.key"))?
         .keypair()
         .map_err(|e| e.to_string())?;
+    // Whole blocks are read with the auditor's key.
+    let auditor = read_key_file(&dir.join("auditor.key")).map_err(|error| {
+        format!(
+            "{error}: the load generator reads blocks with the auditor's key that `testnet` writes"
+        )
+    })?;
     let mut apis = Vec::new();
     for index in 0.. {
         let path = dir.join(format!("validator-{index}.json"));
@@ -127,6 +123,7 @@ pub fn run(
         return Err(format!("{} holds no validator-N.json", dir.display()));
     }
     let agent = new_agent();
+    let blocks_reader = Client::new(&apis[0], Some(auditor));
     let start_height = height(&agent, &apis[0]).ok_or("validator 0 does not answer")?;
     let sign = |keypair: &Keypair, nonce: u64, body: Body| {
         Transaction {
@@ -137,26 +134,16 @@ pub fn run(
         }
         .sign(keypair)
     };
-    // Nonces continue from what the chain has seen (the benchmark may run more than once).
-    let next_nonce = |agent: &ureq::Agent, keypair: &Keypair| -> u64 {
-        // Find the signer's last nonce by scanning the chain from validator 0.
-        let top = height(agent, &apis[0]).unwrap_or(0);
-        let mut last = 0;
-        for h in 1..=top {
-            if let Some(block) = fetch_block(agent, &apis[0], h) {
-                for tx in &block.transactions {
-                    if tx.transaction.signer == keypair.public() {
-                        last = last.max(tx.transaction.nonce);
-                    }
-                }
-            }
-        }
-        last + 1
+    // Nonces continue from what the chain has seen (the benchmark may run more than once):
+    // the signer reads its own account.
+    let next_nonce = |keypair: &Keypair| -> Result<u64, String> {
+        let account = Client::new(&apis[0], Some(keypair.clone())).account(&keypair.public())?;
+        Ok(account["nonce"].as_u64().unwrap_or(0) + 1)
     };
     let participants: Vec<Keypair> = (0..accounts)
         .map(|index| Keypair::derived(start_height, &format!("load account {index}")))
         .collect();
-    let first_operator_nonce = next_nonce(&agent, &operator);
+    let first_operator_nonce = next_nonce(&operator)?;
     let registrations: Vec<_> = participants
         .iter()
         .enumerate()
@@ -181,7 +168,7 @@ pub fn run(
     if let Some(last) = last {
         wait_committed(&agent, &apis[0], &last, Duration::from_secs(120))?;
     }
-    let first_gateway_nonce = next_nonce(&agent, &gateway);
+    let first_gateway_nonce = next_nonce(&gateway)?;
     let deposits: Vec<_> = (0..transactions)
         .map(|index| {
             sign(
@@ -243,7 +230,7 @@ pub fn run(
         }
         let now = Instant::now();
         for h in next..=top {
-            let block = fetch_block(&agent, &apis[0], h).ok_or(format!("block {h} missing"))?;
+            let block = blocks_reader.block(h)?;
             let mut here = 0;
             for tx in &block.transactions {
                 if let Some(index) = index_of.get(&tx.hash())
@@ -296,33 +283,6 @@ pub fn run(
         latency_p99_ms: percentile(0.99),
         blocks,
     })
-}
-
-/// Replays the chain served by the validator at `url` from its genesis, checking every block
-/// as `ledger verify` does (hash links, consensus certificates, every transaction, the state
-/// hash, the audit totals after each block).
-pub fn verify_url(url: &str) -> Result<nestgrid_ledger::verify::Report, String> {
-    let agent = new_agent();
-    let url = url.trim_end_matches('/');
-    let mut response = agent
-        .get(format!("{url}/v1/genesis"))
-        .call()
-        .map_err(|e| format!("{url}: {e}"))?;
-    let text = response
-        .body_mut()
-        .read_to_string()
-        .map_err(|e| e.to_string())?;
-    let genesis: Genesis =
-        serde_json::from_str(&text).map_err(|e| format!("{url}/v1/genesis: {e}"))?;
-    let top = height(&agent, url).ok_or(format!("{url}/v1/head does not answer"))?;
-    let blocks = (1..=top).map(|h| {
-        fetch_block(&agent, url, h).ok_or_else(|| nestgrid_ledger::verify::VerifyError::Audit {
-            height: h,
-            reason: format!("block {h} cannot be fetched from {url}"),
-        })
-    });
-    nestgrid_ledger::verify::replay(genesis, blocks, &crate::ConsensusCertificates)
-        .map_err(|error| error.to_string())
 }
 
 fn wait_committed(

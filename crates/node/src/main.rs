@@ -1,7 +1,9 @@
 //! `nestgrid-node`: runs one ledger validator, or writes a local test network.
 
 use clap::{Parser, Subcommand};
-use std::path::PathBuf;
+use nestgrid_ledger::PublicKey;
+use nestgrid_node::process::reads;
+use std::path::{Path, PathBuf};
 
 /// A nestgrid ledger validator (docs/ledger.md, "Validator processes").
 #[derive(Parser)]
@@ -41,6 +43,23 @@ enum Command {
         /// A running validator's API, such as http://127.0.0.1:7100.
         #[arg(long)]
         url: Option<String>,
+        /// With --url: the key file of an auditor (or a validator), which may read whole
+        /// blocks; `testnet` writes auditor.key.
+        #[arg(long, conflicts_with = "dir")]
+        key: Option<PathBuf>,
+    },
+    /// Print an account, as a running validator answers it to a signed read: the key's own
+    /// account, or any account for an auditor's (or a validator's) key.
+    Show {
+        /// A running validator's API, such as http://127.0.0.1:7100.
+        #[arg(long)]
+        url: String,
+        /// The key file that signs the read.
+        #[arg(long)]
+        key: PathBuf,
+        /// The account to show (64 hex digits); the key's own account if left out.
+        #[arg(long)]
+        account: Option<String>,
     },
     /// Measure committed transactions per second and commit latency of a running network
     /// written by `testnet` (docs/benchmarks.md).
@@ -77,14 +96,17 @@ fn main() {
                 }
             })
             .map_err(|error| error.to_string()),
-        Command::Verify { dir, url } => {
+        Command::Verify { dir, url, key } => {
             let report = match (dir, url) {
                 (Some(dir), _) => {
                     nestgrid_ledger::verify::verify_dir(&dir, &nestgrid_node::ConsensusCertificates)
                         .map_err(|error| format!("{} does not verify: {error}", dir.display()))
                 }
-                (None, Some(url)) => nestgrid_node::loadgen::verify_url(&url)
-                    .map_err(|error| format!("{url} does not verify: {error}")),
+                (None, Some(url)) => key
+                    .as_deref()
+                    .map(reads::read_key_file)
+                    .transpose()
+                    .and_then(|keypair| reads::verify_url(&url, keypair)),
                 (None, None) => Err("give --dir or --url".to_string()),
             };
             match report {
@@ -99,6 +121,7 @@ fn main() {
                 Err(error) => Err(error),
             }
         }
+        Command::Show { url, key, account } => show(&url, &key, account.as_deref()),
         Command::Loadgen {
             dir,
             transactions,
@@ -133,4 +156,21 @@ fn main() {
         eprintln!("error: {error}");
         std::process::exit(1);
     }
+}
+
+/// Prints the account `account` (the key's own by default) as the validator at `url` answers
+/// it to a read signed with the key in `key_file`.
+fn show(url: &str, key_file: &Path, account: Option<&str>) -> Result<(), String> {
+    let keypair = reads::read_key_file(key_file)?;
+    let account = match account {
+        Some(text) => PublicKey::from_hex(text).map_err(|error| format!("--account: {error}"))?,
+        None => keypair.public(),
+    };
+    let client = reads::Client::new(url, Some(keypair));
+    let answer = client.account(&account)?;
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&answer).expect("a JSON value serializes")
+    );
+    Ok(())
 }

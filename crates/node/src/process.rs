@@ -13,8 +13,14 @@
 //! | `POST /v1/transactions/batch` | body: transactions, each as a 4-byte little-endian length and its canonical bytes; `200` with the number accepted and the refused ones (position and reason) |
 //! | `GET /v1/transactions/{hash}` | `pending`, `committed` (with the height), `rejected` (with the code) or `unknown` |
 //! | `GET /v1/head` | height, hash and time of the last block, mempool size |
-//! | `GET /v1/blocks/{height}` | the block's canonical bytes |
+//! | `GET /v1/headers/{height}` | the block's header and its certificate's kind |
 //! | `GET /v1/genesis` | the genesis file |
+//! | `GET /v1/blocks/{height}` | signed, by an auditor or a validator: the block's canonical bytes |
+//! | `GET /v1/accounts/{key}` | signed, by the account's own key, an auditor or a validator: balance, locked money, tokens, nonce, roles, assets |
+//!
+//! Signed reads are described in [`reads`].
+
+pub mod reads;
 
 use crate::{ConsensusCertificates, LedgerApp, Refused, Status};
 use axum::Router;
@@ -206,10 +212,12 @@ pub fn router(app: LedgerApp) -> Router {
         .route("/v1/transactions/batch", post(submit_batch))
         .route("/v1/transactions/{hash}", get(status))
         .route("/v1/head", get(head))
-        .route("/v1/blocks/{height}", get(block))
+        .route("/v1/headers/{height}", get(reads::header_of))
+        .route("/v1/blocks/{height}", get(reads::block))
+        .route("/v1/accounts/{key}", get(reads::account))
         .route("/v1/genesis", get(genesis))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
-        .with_state(app)
+        .with_state(reads::Api::new(app))
 }
 
 fn problem(status: StatusCode, title: &str, detail: String) -> Response {
@@ -357,35 +365,14 @@ async fn head(State(app): State<LedgerApp>) -> Response {
     .into_response()
 }
 
-async fn block(State(app): State<LedgerApp>, UrlPath(height): UrlPath<u64>) -> Response {
-    let stored = app.lock().ledger().block(height);
-    match stored {
-        Ok(Some(block)) => (
-            [(header::CONTENT_TYPE, "application/octet-stream")],
-            block.to_bytes(),
-        )
-            .into_response(),
-        Ok(None) => problem(
-            StatusCode::NOT_FOUND,
-            "no such block",
-            format!("block {height} is not committed here"),
-        ),
-        Err(error) => problem(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "storage error",
-            error.to_string(),
-        ),
-    }
-}
-
 async fn genesis(State(app): State<LedgerApp>) -> Response {
     axum::Json(app.lock().ledger().genesis().clone()).into_response()
 }
 
 /// Writes a local network of `validators` validators into `dir`: one key file, data folder
 /// and configuration file per validator (`validator-N.json`), a shared genesis file with an
-/// operator, a gateway, a market operator and a meter authority (their key files too),
-/// consensus ports from `base_port` and API ports from `base_port + 100`.
+/// operator, a gateway, a market operator, a meter authority and an auditor (their key files
+/// too), consensus ports from `base_port` and API ports from `base_port + 100`.
 pub fn write_testnet(
     dir: &Path,
     validators: usize,
@@ -407,6 +394,7 @@ pub fn write_testnet(
         ("gateway", nestgrid_ledger::Role::Gateway),
         ("market", nestgrid_ledger::Role::MarketOperator),
         ("meter", nestgrid_ledger::Role::MeterAuthority),
+        ("auditor", nestgrid_ledger::Role::Auditor),
     ] {
         let keypair = random();
         write_json(&dir.join(format!("{name}.key")), &KeyFile::new(&keypair))?;

@@ -210,7 +210,8 @@ fn authenticate_received(
     body: &[u8],
 ) -> Result<Caller, Problem> {
     let now = auth::now_ms();
-    let unauthorized = |error: AuthError| Problem::new(401, "not authenticated", error.to_string());
+    let unauthorized =
+        |error: AuthError| Problem::new(401, "not authenticated", auth::describe(&error));
     let (key, nonce) = auth::verify_with(
         received,
         method.as_str(),
@@ -571,8 +572,8 @@ fn slot_limits(app: &Shared, index: usize) -> (Option<i64>, Option<i64>) {
     )
 }
 
-/// Which of an area's limits its trades in a slot reached: `import`, `export`. (Markets do
-/// not enforce limits yet; a reached limit is shown, not prevented.)
+/// Which of an area's limits its trades in a slot reached: `import`, `export`. (The markets
+/// never trade beyond a limit: a reached limit is one that held trades back.)
 fn binding(
     market: &crate::model::MarketSlot,
     limits: (Option<i64>, Option<i64>),

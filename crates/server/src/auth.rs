@@ -17,30 +17,22 @@
 //! request is refused when its timestamp is more than [`DEFAULT_WINDOW_MS`] from the server's
 //! clock or when its key used the nonce before inside that window: a captured request cannot
 //! be replayed, and a server only has to remember a window's nonces.
+//!
+//! The scheme itself (signed bytes, headers, checks, nonce cache) is
+//! [`nestgrid_ledger::request`], which the validators' API uses with its own domain tag; this
+//! module fixes the exchange's tag and adds its clock and nonces.
 
-use nestgrid_ledger::{Keypair, PublicKey, Signature, Verifier};
-use sha2::{Digest, Sha256};
-use std::collections::{HashMap, VecDeque};
-use std::sync::Mutex;
+use nestgrid_ledger::request::{self, Check};
+use nestgrid_ledger::{Keypair, PublicKey, Verifier};
+
+pub use nestgrid_ledger::request::{
+    Admission, AuthError, KEY, NONCE, Nonces, Received, SIGNATURE, TIMESTAMP, message,
+};
 
 /// Domain tag of request signatures (never valid for ledger transactions and back).
 pub const DOMAIN: &[u8] = b"nestgrid-api-v1";
-/// Header with the signer's public key.
-pub const KEY: &str = "x-nestgrid-key";
-/// Header with the signing time (ms since the Unix epoch).
-pub const TIMESTAMP: &str = "x-nestgrid-timestamp";
-/// Header with the nonce.
-pub const NONCE: &str = "x-nestgrid-nonce";
-/// Header with the signature.
-pub const SIGNATURE: &str = "x-nestgrid-signature";
 /// How far a request's timestamp may be from the server's clock.
-pub const DEFAULT_WINDOW_MS: i64 = 30_000;
-
-/// The bytes a request signature covers.
-pub fn message(method: &str, path: &str, timestamp_ms: i64, nonce: &str, body: &[u8]) -> Vec<u8> {
-    let hash = hex::encode(Sha256::digest(body));
-    format!("{method}\n{path}\n{timestamp_ms}\n{nonce}\n{hash}").into_bytes()
-}
+pub const DEFAULT_WINDOW_MS: i64 = request::WINDOW_MS;
 
 /// The four headers of a request signed by `keypair`.
 pub fn sign(
@@ -51,13 +43,7 @@ pub fn sign(
     timestamp_ms: i64,
     nonce: &str,
 ) -> [(&'static str, String); 4] {
-    let signature = keypair.sign(DOMAIN, &message(method, path, timestamp_ms, nonce, body));
-    [
-        (KEY, keypair.public().to_hex()),
-        (TIMESTAMP, timestamp_ms.to_string()),
-        (NONCE, nonce.to_string()),
-        (SIGNATURE, hex::encode(signature.0)),
-    ]
+    request::sign(keypair, DOMAIN, method, path, body, timestamp_ms, nonce)
 }
 
 /// A fresh random nonce (22 characters).
@@ -74,60 +60,12 @@ pub fn now_ms() -> i64 {
     jiff::Timestamp::now().as_millisecond()
 }
 
-/// Why a request's signature was refused. Each is answered with `401`.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-pub enum AuthError {
-    /// A header is missing.
-    #[error("header `{0}` is missing: requests that act for a key are signed (see /docs)")]
-    Missing(&'static str),
-    /// A header is not in its format.
-    #[error("header `{header}` {problem}")]
-    Malformed {
-        /// The header.
-        header: &'static str,
-        /// What is wrong.
-        problem: &'static str,
-    },
-    /// The signature does not verify for the key over this request.
-    #[error(
-        "the signature does not match this key and request (method, path with query, timestamp, nonce, body hash)"
-    )]
-    BadSignature,
-    /// The timestamp is outside the window.
-    #[error(
-        "the timestamp is {skew_ms} ms from the server's clock; at most {window_ms} ms is accepted"
-    )]
-    Stale {
-        /// Request time minus server time.
-        skew_ms: i64,
-        /// The window.
-        window_ms: i64,
-    },
-    /// The nonce was used before.
-    #[error("this key already used nonce `{0}`: a request is accepted once")]
-    Replayed(String),
-}
-
-/// The headers of a signed request, as received.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct Received<'a> {
-    /// `x-nestgrid-key`.
-    pub key: Option<&'a str>,
-    /// `x-nestgrid-timestamp`.
-    pub timestamp: Option<&'a str>,
-    /// `x-nestgrid-nonce`.
-    pub nonce: Option<&'a str>,
-    /// `x-nestgrid-signature`.
-    pub signature: Option<&'a str>,
-}
-
-impl Received<'_> {
-    /// Whether the request carries none of the four headers (an anonymous request).
-    pub fn is_anonymous(&self) -> bool {
-        self.key.is_none()
-            && self.timestamp.is_none()
-            && self.nonce.is_none()
-            && self.signature.is_none()
+/// The exchange's wording of a refused signature: a missing header points to the API's
+/// documentation.
+pub fn describe(error: &AuthError) -> String {
+    match error {
+        AuthError::Missing(_) => format!("{error} (see /docs)"),
+        _ => error.to_string(),
     }
 }
 
@@ -156,157 +94,12 @@ pub fn verify_with(
     window_ms: i64,
     verifier: &dyn Fn(&PublicKey) -> Option<Verifier>,
 ) -> Result<(PublicKey, String), AuthError> {
-    let key = received.key.ok_or(AuthError::Missing(KEY))?;
-    let timestamp = received.timestamp.ok_or(AuthError::Missing(TIMESTAMP))?;
-    let nonce = received.nonce.ok_or(AuthError::Missing(NONCE))?;
-    let signature = received.signature.ok_or(AuthError::Missing(SIGNATURE))?;
-    let key = PublicKey::from_hex(key).map_err(|_| AuthError::Malformed {
-        header: KEY,
-        problem: "is not an ed25519 public key (64 hex digits)",
-    })?;
-    let timestamp: i64 = timestamp.parse().map_err(|_| AuthError::Malformed {
-        header: TIMESTAMP,
-        problem: "is not a whole number of milliseconds since 1970-01-01 UTC",
-    })?;
-    if nonce.len() < 8
-        || nonce.len() > 64
-        || !nonce
-            .bytes()
-            .all(|byte| byte.is_ascii_alphanumeric() || byte == b'-' || byte == b'_')
-    {
-        return Err(AuthError::Malformed {
-            header: NONCE,
-            problem: "must be 8 to 64 characters from A-Z a-z 0-9 - _",
-        });
-    }
-    let mut bytes = [0u8; 64];
-    if signature.len() != 128 || hex::decode_to_slice(signature, &mut bytes).is_err() {
-        return Err(AuthError::Malformed {
-            header: SIGNATURE,
-            problem: "is not an ed25519 signature (128 hex digits)",
-        });
-    }
-    let skew = timestamp.saturating_sub(now_ms);
-    if skew.unsigned_abs() > window_ms.unsigned_abs() {
-        return Err(AuthError::Stale {
-            skew_ms: skew,
-            window_ms,
-        });
-    }
-    let valid = verifier(&key).is_some_and(|verifier| {
-        verifier.verify(
-            DOMAIN,
-            &message(method, path, timestamp, nonce, body),
-            &Signature(bytes),
-        )
-    });
-    if !valid {
-        return Err(AuthError::BadSignature);
-    }
-    Ok((key, nonce.to_string()))
-}
-
-/// What a key did recently: its nonces inside the window and its request budget.
-struct KeyRecord {
-    nonces: HashMap<String, i64>,
-    expiry: VecDeque<(i64, String)>,
-    /// Requests left in the current second, and which second that is.
-    budget: u32,
-    second: i64,
-}
-
-/// Why [`Nonces::admit`] refused a request.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Admission {
-    /// The nonce was seen before.
-    Replayed,
-    /// The key used its requests for this second.
-    RateLimited,
-}
-
-/// Nonces seen per key inside the window, and each key's requests per second. Sharded so that
-/// concurrent requests of different keys rarely wait for each other.
-pub struct Nonces {
-    shards: Vec<Mutex<HashMap<[u8; 32], KeyRecord>>>,
-    /// Decompressed keys, per shard; a shard is emptied when it holds too many.
-    verifiers: Vec<Mutex<HashMap<[u8; 32], Verifier>>>,
-    window_ms: i64,
-    per_second: u32,
-}
-
-impl Nonces {
-    /// Remembers nonces for `window_ms` (twice the timestamp window covers both sides of it)
-    /// and allows `per_second` requests per key and second.
-    pub fn new(window_ms: i64, per_second: u32) -> Self {
-        Nonces {
-            shards: (0..64).map(|_| Mutex::new(HashMap::new())).collect(),
-            verifiers: (0..64).map(|_| Mutex::new(HashMap::new())).collect(),
-            window_ms,
-            per_second,
-        }
-    }
-
-    /// The decompressed `key`, from the cache or computed and kept.
-    pub fn verifier(&self, key: &PublicKey) -> Option<Verifier> {
-        /// Keys kept per shard (64 shards) before the shard is emptied.
-        const PER_SHARD: usize = 4_096;
-        let shard = &self.verifiers[key.0[0] as usize % self.verifiers.len()];
-        if let Some(found) = shard
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .get(&key.0)
-        {
-            return Some(found.clone());
-        }
-        let verifier = key.verifier()?;
-        let mut shard = shard
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        if shard.len() >= PER_SHARD {
-            shard.clear();
-        }
-        shard.insert(key.0, verifier.clone());
-        Some(verifier)
-    }
-
-    /// Admits one request of `key` with `nonce` at `now_ms`: refused if the nonce was used
-    /// inside the window or the key is over its rate.
-    pub fn admit(&self, key: &PublicKey, nonce: &str, now_ms: i64) -> Result<(), Admission> {
-        let shard = &self.shards[key.0[0] as usize % self.shards.len()];
-        let mut shard = shard
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        let record = shard.entry(key.0).or_insert_with(|| KeyRecord {
-            nonces: HashMap::new(),
-            expiry: VecDeque::new(),
-            budget: 0,
-            // No second yet: the first request starts one with a full budget.
-            second: i64::MIN,
-        });
-        let second = now_ms.div_euclid(1_000);
-        if record.second != second {
-            record.second = second;
-            record.budget = self.per_second;
-        }
-        while let Some((expires, _)) = record.expiry.front() {
-            if *expires > now_ms {
-                break;
-            }
-            let (_, old) = record.expiry.pop_front().expect("checked above");
-            record.nonces.remove(&old);
-        }
-        if record.nonces.contains_key(nonce) {
-            return Err(Admission::Replayed);
-        }
-        if record.budget == 0 {
-            return Err(Admission::RateLimited);
-        }
-        record.budget -= 1;
-        let expires = now_ms + 2 * self.window_ms;
-        record.nonces.insert(nonce.to_string(), expires);
-        record.expiry.push_back((expires, nonce.to_string()));
-        Ok(())
-    }
+    let check = Check {
+        domain: DOMAIN,
+        now_ms,
+        window_ms,
+    };
+    request::verify(received, check, method, path, body, verifier)
 }
 
 #[cfg(test)]
@@ -372,29 +165,49 @@ mod tests {
     }
 
     #[test]
-    fn nonces_are_accepted_once_and_forgotten_after_the_window() {
-        let key = Keypair::derived(1, "agent").public();
-        let nonces = Nonces::new(1_000, 100);
-        assert_eq!(nonces.admit(&key, "abcdefgh", 0), Ok(()));
-        assert_eq!(nonces.admit(&key, "abcdefgh", 10), Err(Admission::Replayed));
-        assert_eq!(nonces.admit(&key, "abcdefgi", 10), Ok(()));
-        // After twice the window the old nonce is forgotten (its timestamp is stale by then).
-        assert_eq!(nonces.admit(&key, "abcdefgh", 2_001), Ok(()));
+    fn exchange_and_validator_signatures_do_not_mix() {
+        let keypair = Keypair::derived(1, "agent");
+        let read = request::sign(
+            &keypair,
+            request::READ_DOMAIN,
+            "GET",
+            "/v1/tenders",
+            b"",
+            1_000,
+            "nonce-0001",
+        );
+        assert_eq!(
+            verify(&received(&read), "GET", "/v1/tenders", b"", 1_500, 30_000),
+            Err(AuthError::BadSignature)
+        );
+        let exchange = sign(&keypair, "GET", "/v1/tenders", b"", 1_000, "nonce-0001");
+        let check = Check {
+            domain: request::READ_DOMAIN,
+            now_ms: 1_500,
+            window_ms: 30_000,
+        };
+        assert_eq!(
+            request::verify(
+                &received(&exchange),
+                check,
+                "GET",
+                "/v1/tenders",
+                b"",
+                &PublicKey::verifier
+            ),
+            Err(AuthError::BadSignature)
+        );
     }
 
     #[test]
-    fn each_key_has_a_budget_per_second() {
-        let key = Keypair::derived(1, "agent").public();
-        let other = Keypair::derived(2, "agent").public();
-        let nonces = Nonces::new(1_000, 3);
-        for index in 0..3 {
-            assert_eq!(nonces.admit(&key, &format!("nonce-{index:04}"), 5), Ok(()));
-        }
+    fn a_missing_header_points_to_the_documentation() {
         assert_eq!(
-            nonces.admit(&key, "nonce-9999", 6),
-            Err(Admission::RateLimited)
+            describe(&AuthError::Missing(KEY)),
+            "header `x-nestgrid-key` is missing: requests that act for a key are signed (see /docs)"
         );
-        assert_eq!(nonces.admit(&other, "nonce-9999", 6), Ok(()));
-        assert_eq!(nonces.admit(&key, "nonce-9999", 1_000), Ok(()));
+        assert_eq!(
+            describe(&AuthError::BadSignature),
+            AuthError::BadSignature.to_string()
+        );
     }
 }

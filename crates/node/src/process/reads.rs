@@ -1,0 +1,545 @@
+//! Reads by role on a validator's API, and the client that signs them.
+//!
+//! Anyone reads the head, the genesis, transaction status and block headers. Whole blocks
+//! (everyone's transactions) and accounts need a signed request
+//! ([`nestgrid_ledger::request`], domain tag [`READ_DOMAIN`]): a key reads its own account,
+//! and a key with the auditor role, or a validator's key, reads every account and block. The
+//! roles are those of the validator's ledger state at its head: the genesis authorities and
+//! validators, and the accounts the operator registered.
+//!
+//! A signed read is checked in this order: the headers and the signature (`401`), the key
+//! being an account of the ledger (`403`), the nonce (`401` when reused) and the key's rate
+//! (`429`), then the role (`403`). A request refused before its nonce is admitted leaves the
+//! nonce unused.
+
+use super::{MAX_BODY_BYTES, problem};
+use crate::{ConsensusProof, LedgerApp};
+use axum::extract::{FromRef, OriginalUri, Path as UrlPath, State};
+use axum::http::{HeaderMap, Method, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use nestgrid_ledger::request::{self, Admission, AuthError, Check, Nonces, READ_DOMAIN, Received};
+use nestgrid_ledger::{
+    Block, Certificate, Genesis, KeyFile, Keypair, PublicKey, Role, Roles, verify::VerifyError,
+};
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Signed reads a key may make per second on one validator.
+pub const READS_PER_SECOND: u32 = 1_000;
+
+/// The API's state: the validator and the nonces of signed reads.
+#[derive(Clone)]
+pub struct Api {
+    app: LedgerApp,
+    nonces: Arc<Nonces>,
+}
+
+impl Api {
+    /// The API of `app`.
+    pub fn new(app: LedgerApp) -> Api {
+        Api {
+            app,
+            nonces: Arc::new(Nonces::new(request::WINDOW_MS, READS_PER_SECOND)),
+        }
+    }
+}
+
+impl FromRef<Api> for LedgerApp {
+    fn from_ref(api: &Api) -> LedgerApp {
+        api.app.clone()
+    }
+}
+
+/// Milliseconds since the Unix epoch, now: the clock that signed reads are checked against.
+#[allow(clippy::disallowed_methods)]
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |elapsed| elapsed.as_millis() as i64)
+}
+
+/// A fresh random nonce (32 hex digits).
+pub fn new_nonce() -> String {
+    let mut bytes = [0u8; 16];
+    getrandom::fill(&mut bytes).expect("the operating system's random source works");
+    bytes.iter().map(|byte| format!("{byte:02x}")).collect()
+}
+
+/// Whether `roles` read everything: an auditor's or a validator's.
+pub fn reads_everything(roles: Roles) -> bool {
+    roles.has(Role::Auditor) || roles.has(Role::Validator)
+}
+
+/// Who made a signed read.
+struct Reader {
+    key: PublicKey,
+    roles: Roles,
+}
+
+/// A refused read, answered as a problem document.
+struct Refusal {
+    status: StatusCode,
+    title: &'static str,
+    detail: String,
+}
+
+impl Refusal {
+    fn new(status: StatusCode, title: &'static str, detail: String) -> Refusal {
+        Refusal {
+            status,
+            title,
+            detail,
+        }
+    }
+}
+
+impl IntoResponse for Refusal {
+    fn into_response(self) -> Response {
+        let mut response = problem(self.status, self.title, self.detail);
+        if self.status == StatusCode::TOO_MANY_REQUESTS {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, header::HeaderValue::from_static("1"));
+        }
+        response
+    }
+}
+
+fn unauthorized(error: AuthError) -> Refusal {
+    Refusal::new(
+        StatusCode::UNAUTHORIZED,
+        "not authenticated",
+        error.to_string(),
+    )
+}
+
+/// Checks a signed read: headers, signature and time, the key's account, the nonce, the rate.
+fn authenticate(
+    api: &Api,
+    method: &Method,
+    uri: &OriginalUri,
+    headers: &HeaderMap,
+) -> Result<Reader, Refusal> {
+    let header = |name: &str| headers.get(name).and_then(|value| value.to_str().ok());
+    let received = Received {
+        key: header(request::KEY),
+        timestamp: header(request::TIMESTAMP),
+        nonce: header(request::NONCE),
+        signature: header(request::SIGNATURE),
+    };
+    if received.is_anonymous() {
+        return Err(Refusal::new(
+            StatusCode::UNAUTHORIZED,
+            "not authenticated",
+            "this read needs a signed request: headers x-nestgrid-key, x-nestgrid-timestamp, \
+             x-nestgrid-nonce and x-nestgrid-signature under the domain tag \
+             `nestgrid-ledger-read-v1` (docs/ledger.md, \"HTTP API of a validator\")"
+                .into(),
+        ));
+    }
+    let path = uri.path_and_query().map_or("/", |path| path.as_str());
+    let now = now_ms();
+    let check = Check {
+        domain: READ_DOMAIN,
+        now_ms: now,
+        window_ms: request::WINDOW_MS,
+    };
+    let (key, nonce) = request::verify(&received, check, method.as_str(), path, b"", &|key| {
+        api.nonces.verifier(key)
+    })
+    .map_err(unauthorized)?;
+    let roles = api
+        .app
+        .lock()
+        .ledger()
+        .state()
+        .accounts
+        .get(&key)
+        .map(|account| account.roles);
+    let Some(roles) = roles else {
+        return Err(Refusal::new(
+            StatusCode::FORBIDDEN,
+            "not an account",
+            format!("key {key} is not an account of this ledger"),
+        ));
+    };
+    match api.nonces.admit(&key, &nonce, now) {
+        Ok(()) => Ok(Reader { key, roles }),
+        Err(Admission::Replayed) => Err(unauthorized(AuthError::Replayed(nonce))),
+        Err(Admission::RateLimited) => Err(Refusal::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "too many requests",
+            format!("a key may make {READS_PER_SECOND} signed reads per second"),
+        )),
+    }
+}
+
+fn parse_height(text: &str) -> Result<u64, Refusal> {
+    text.parse().map_err(|_| {
+        Refusal::new(
+            StatusCode::BAD_REQUEST,
+            "bad height",
+            format!("`{text}` is not a block height (a whole number from 1)"),
+        )
+    })
+}
+
+fn stored_block(app: &LedgerApp, height: u64) -> Result<Block, Refusal> {
+    match app.lock().ledger().block(height) {
+        Ok(Some(block)) => Ok(block),
+        Ok(None) => Err(Refusal::new(
+            StatusCode::NOT_FOUND,
+            "no such block",
+            format!("block {height} is not committed here"),
+        )),
+        Err(error) => Err(Refusal::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "storage error",
+            error.to_string(),
+        )),
+    }
+}
+
+/// `GET /v1/headers/{height}`: a block's header and who certified it, for anyone.
+pub async fn header_of(State(app): State<LedgerApp>, UrlPath(height): UrlPath<String>) -> Response {
+    let block = match parse_height(&height).and_then(|height| stored_block(&app, height)) {
+        Ok(block) => block,
+        Err(refusal) => return refusal.into_response(),
+    };
+    let certificate = match &block.certificate {
+        Certificate::Votes(votes) => {
+            let genesis = app.lock().ledger().genesis().clone();
+            let signers: Vec<String> = votes
+                .iter()
+                .filter_map(|vote| genesis.validators.get(vote.validator as usize))
+                .map(PublicKey::to_hex)
+                .collect();
+            serde_json::json!({ "kind": "votes", "signers": signers })
+        }
+        Certificate::Consensus(bytes) => match borsh::from_slice::<ConsensusProof>(bytes) {
+            Ok(proof) => serde_json::json!({ "kind": "consensus", "view": proof.view }),
+            Err(_) => serde_json::json!({ "kind": "consensus" }),
+        },
+    };
+    let header = &block.header;
+    axum::Json(serde_json::json!({
+        "chain_id": header.chain_id,
+        "height": header.height,
+        "hash": header.hash().to_hex(),
+        "parent": header.parent.to_hex(),
+        "timestamp_ms": header.timestamp_ms,
+        "tx_root": header.tx_root.to_hex(),
+        "state_hash": header.state_hash.to_hex(),
+        "tx_count": header.tx_count,
+        "certificate": certificate,
+    }))
+    .into_response()
+}
+
+/// `GET /v1/blocks/{height}`: a whole block's canonical bytes, for an auditor or a validator.
+pub async fn block(
+    State(api): State<Api>,
+    method: Method,
+    uri: OriginalUri,
+    headers: HeaderMap,
+    UrlPath(height): UrlPath<String>,
+) -> Response {
+    let reader = match authenticate(&api, &method, &uri, &headers) {
+        Ok(reader) => reader,
+        Err(refusal) => return refusal.into_response(),
+    };
+    if !reads_everything(reader.roles) {
+        return problem(
+            StatusCode::FORBIDDEN,
+            "not allowed",
+            format!(
+                "key {} may not read whole blocks, which hold everyone's transactions: an \
+                 auditor's or a validator's key may; anyone may read /v1/headers/{{height}}",
+                reader.key
+            ),
+        );
+    }
+    match parse_height(&height).and_then(|height| stored_block(&api.app, height)) {
+        Ok(block) => (
+            [(header::CONTENT_TYPE, "application/octet-stream")],
+            block.to_bytes(),
+        )
+            .into_response(),
+        Err(refusal) => refusal.into_response(),
+    }
+}
+
+/// `GET /v1/accounts/{key}`: an account, for its own key, an auditor or a validator.
+pub async fn account(
+    State(api): State<Api>,
+    method: Method,
+    uri: OriginalUri,
+    headers: HeaderMap,
+    UrlPath(account): UrlPath<String>,
+) -> Response {
+    let reader = match authenticate(&api, &method, &uri, &headers) {
+        Ok(reader) => reader,
+        Err(refusal) => return refusal.into_response(),
+    };
+    let Ok(account) = PublicKey::from_hex(&account) else {
+        return problem(
+            StatusCode::BAD_REQUEST,
+            "bad account",
+            "an account is an ed25519 public key, 64 hexadecimal digits".into(),
+        );
+    };
+    if account != reader.key && !reads_everything(reader.roles) {
+        return problem(
+            StatusCode::FORBIDDEN,
+            "not allowed",
+            format!(
+                "key {} may read its own account only; an auditor's or a validator's key reads \
+                 every account",
+                reader.key
+            ),
+        );
+    }
+    let shared = api.app.lock();
+    let ledger = shared.ledger();
+    let state = ledger.state();
+    let Some(entry) = state.accounts.get(&account) else {
+        return problem(
+            StatusCode::NOT_FOUND,
+            "no such account",
+            format!(
+                "{account} is not an account of this ledger at height {}",
+                ledger.height()
+            ),
+        );
+    };
+    let assets: Vec<serde_json::Value> = state
+        .assets
+        .iter()
+        .filter(|(_, asset)| asset.owner == account)
+        .map(|(number, asset)| {
+            serde_json::json!({
+                "asset": number,
+                "name": asset.name,
+                "energy_sell_max_mwh": asset.energy_sell_max_mwh,
+                "balancing_asset": asset.balancing_asset,
+            })
+        })
+        .collect();
+    axum::Json(serde_json::json!({
+        "account": account.to_hex(),
+        "height": ledger.height(),
+        "currency": ledger.genesis().currency,
+        "name": entry.name,
+        "roles": entry.roles.list(),
+        "nonce": entry.nonce,
+        "balance": entry.balance,
+        "locked": entry.locked,
+        "tokens_mwh": entry.tokens_mwh,
+        "tokens_minted_mwh": entry.tokens_minted_mwh,
+        "assets": assets,
+    }))
+    .into_response()
+}
+
+// ---------------------------------------------------------------------------------------------
+// The client.
+
+/// Reads a key file (`nestgrid keygen`, or the ones `testnet` writes).
+pub fn read_key_file(path: &Path) -> Result<Keypair, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let file: KeyFile =
+        serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+    file.keypair()
+        .map_err(|e| format!("{}: {e}", path.display()))
+}
+
+/// Why a read failed.
+#[derive(Clone, Debug)]
+pub struct Failure {
+    /// The HTTP status, if the validator answered.
+    pub status: Option<u16>,
+    /// What happened, with the URL.
+    pub message: String,
+}
+
+/// A client of one validator's API; it signs its reads when it has a key.
+pub struct Client {
+    agent: ureq::Agent,
+    url: String,
+    keypair: Option<Keypair>,
+}
+
+impl Client {
+    /// A client of the API at `url` (such as `http://127.0.0.1:7100`), signing with `keypair`.
+    pub fn new(url: &str, keypair: Option<Keypair>) -> Client {
+        Client {
+            agent: ureq::Agent::new_with_config(
+                ureq::Agent::config_builder()
+                    .timeout_global(Some(Duration::from_secs(30)))
+                    .http_status_as_error(false)
+                    .build(),
+            ),
+            url: url.trim_end_matches('/').to_string(),
+            keypair,
+        }
+    }
+
+    /// The signing key's public key.
+    pub fn key(&self) -> Option<PublicKey> {
+        self.keypair.as_ref().map(Keypair::public)
+    }
+
+    /// `GET path`, signed if the client has a key; waits and asks again when the key is over
+    /// its rate. Any answer but `200` is a [`Failure`] with the status and the problem's detail.
+    pub fn fetch(&self, path: &str) -> Result<Vec<u8>, Failure> {
+        let target = format!("{}{path}", self.url);
+        let failure = |status: Option<u16>, message: String| Failure { status, message };
+        loop {
+            let mut get = self.agent.get(&target);
+            if let Some(keypair) = &self.keypair {
+                for (name, value) in request::sign(
+                    keypair,
+                    READ_DOMAIN,
+                    "GET",
+                    path,
+                    b"",
+                    now_ms(),
+                    &new_nonce(),
+                ) {
+                    get = get.header(name, value);
+                }
+            }
+            let mut response = get
+                .call()
+                .map_err(|e| failure(None, format!("{target}: {e}")))?;
+            let status = response.status().as_u16();
+            let bytes = response
+                .body_mut()
+                .with_config()
+                .limit(MAX_BODY_BYTES as u64 * 4)
+                .read_to_vec()
+                .map_err(|e| failure(Some(status), format!("{target}: {e}")))?;
+            match status {
+                200 => return Ok(bytes),
+                429 => std::thread::sleep(Duration::from_millis(200)),
+                _ => {
+                    let problem: serde_json::Value =
+                        serde_json::from_slice(&bytes).unwrap_or_default();
+                    let detail = problem["detail"]
+                        .as_str()
+                        .map(str::to_string)
+                        .unwrap_or_else(|| String::from_utf8_lossy(&bytes).into_owned());
+                    return Err(failure(
+                        Some(status),
+                        format!("{target} answered {status}: {detail}"),
+                    ));
+                }
+            }
+        }
+    }
+
+    /// [`Client::fetch`], with the failure as text.
+    pub fn get(&self, path: &str) -> Result<Vec<u8>, String> {
+        self.fetch(path).map_err(|failure| failure.message)
+    }
+
+    /// `GET path` as JSON.
+    pub fn get_json(&self, path: &str) -> Result<serde_json::Value, String> {
+        let bytes = self.get(path)?;
+        serde_json::from_slice(&bytes).map_err(|e| format!("{}{path}: {e}", self.url))
+    }
+
+    /// The validator's genesis file.
+    pub fn genesis(&self) -> Result<Genesis, String> {
+        let bytes = self.get("/v1/genesis")?;
+        serde_json::from_slice(&bytes).map_err(|e| format!("{}/v1/genesis: {e}", self.url))
+    }
+
+    /// The height of the validator's last block.
+    pub fn height(&self) -> Result<u64, String> {
+        self.get_json("/v1/head")?["height"]
+            .as_u64()
+            .ok_or_else(|| format!("{}/v1/head names no height", self.url))
+    }
+
+    /// An account (signed: the key's own, or any for an auditor's or a validator's key).
+    pub fn account(&self, account: &PublicKey) -> Result<serde_json::Value, String> {
+        self.get_json(&format!("/v1/accounts/{account}"))
+    }
+
+    /// A whole block (signed by an auditor's or a validator's key).
+    pub fn block(&self, height: u64) -> Result<Block, String> {
+        let bytes = self.get(&format!("/v1/blocks/{height}"))?;
+        Block::from_bytes(&bytes).map_err(|e| format!("{}/v1/blocks/{height}: {e}", self.url))
+    }
+
+    /// Checks that the client's key may read whole blocks here, with a message that says what
+    /// to do when it may not.
+    pub fn require_reader_of_blocks(&self) -> Result<(), String> {
+        let Some(key) = self.key() else {
+            return Err(
+                "reading whole blocks needs the key of an auditor (or a validator) of \
+                 the chain: give --key FILE, such as the auditor.key that `nestgrid-node testnet` \
+                 writes"
+                    .into(),
+            );
+        };
+        let own = match self.fetch(&format!("/v1/accounts/{key}")) {
+            Ok(bytes) => serde_json::from_slice::<serde_json::Value>(&bytes)
+                .map_err(|e| format!("{}/v1/accounts/{key}: {e}", self.url))?,
+            Err(Failure {
+                status: Some(403),
+                message,
+            }) => {
+                return Err(format!(
+                    "the key {key} is not an auditor of this chain, so it may not read whole \
+                     blocks ({message})"
+                ));
+            }
+            Err(failure) => return Err(failure.message),
+        };
+        let roles: Vec<Role> = serde_json::from_value(own["roles"].clone()).unwrap_or_default();
+        if !reads_everything(Roles::of(&roles)) {
+            let names: Vec<String> = own["roles"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|role| role.as_str().map(str::to_string))
+                .collect();
+            return Err(format!(
+                "the key {key} is not an auditor of this chain (its roles: {}), so it may not \
+                 read whole blocks; give an auditor's or a validator's key",
+                if names.is_empty() {
+                    "none".to_string()
+                } else {
+                    names.join(", ")
+                }
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Replays the chain served by the validator at `url` from its genesis, reading the blocks
+/// with `keypair` (an auditor's or a validator's), and checks every block as `ledger verify`
+/// does (hash links, consensus certificates, every transaction, the state hash, the audit
+/// totals after each block). The error says whether the chain could not be read (no key, a key
+/// that may not read blocks, the validator unreachable) or does not verify.
+pub fn verify_url(
+    url: &str,
+    keypair: Option<Keypair>,
+) -> Result<nestgrid_ledger::verify::Report, String> {
+    let client = Client::new(url, keypair);
+    let cannot_read = |error: String| format!("cannot read the chain at {url}: {error}");
+    client.require_reader_of_blocks().map_err(cannot_read)?;
+    let genesis = client.genesis().map_err(cannot_read)?;
+    let top = client.height().map_err(cannot_read)?;
+    let blocks = (1..=top).map(|height| {
+        client
+            .block(height)
+            .map_err(|reason| VerifyError::Audit { height, reason })
+    });
+    nestgrid_ledger::verify::replay(genesis, blocks, &crate::ConsensusCertificates)
+        .map_err(|error| format!("{url} does not verify: {error}"))
+}

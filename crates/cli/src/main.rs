@@ -77,6 +77,14 @@ enum Command {
         /// and check that every account ends with its bill (docs/ledger.md).
         #[arg(long)]
         settle: bool,
+        /// With --settle: settle on this running validator's API instead of OUT/ledger
+        /// (such as http://127.0.0.1:7100); repeat it for every validator of the set.
+        #[arg(long = "ledger", value_name = "URL", requires_all = ["settle", "keys"])]
+        ledger: Vec<String>,
+        /// With --ledger: the folder with the chain's operator.key, gateway.key, market.key,
+        /// meter.key and auditor.key (as `nestgrid-node testnet` writes them).
+        #[arg(long, value_name = "DIR", requires = "ledger")]
+        keys: Option<PathBuf>,
     },
     /// Check a scenario file and describe what it expands to.
     Validate {
@@ -145,6 +153,8 @@ fn main() {
             lenient,
             quiet,
             settle,
+            ledger,
+            keys,
         } => run(
             scenario.as_deref(),
             &out,
@@ -159,6 +169,7 @@ fn main() {
                 lenient,
                 quiet,
                 settle,
+                remote: keys.map(|keys| Remote { urls: ledger, keys }),
             },
         ),
         Command::Validate { scenario } => validate(&scenario),
@@ -203,6 +214,14 @@ struct RunFlags {
     lenient: bool,
     quiet: bool,
     settle: bool,
+    /// `--ledger` and `--keys`: settle on a running validator set.
+    remote: Option<Remote>,
+}
+
+/// A running validator set to settle on.
+struct Remote {
+    urls: Vec<String>,
+    keys: PathBuf,
 }
 
 fn run(
@@ -217,6 +236,7 @@ fn run(
         lenient,
         quiet,
         settle,
+        remote,
     } = flags;
     if scenario.is_none() && !quiet {
         eprintln!(
@@ -233,6 +253,19 @@ fn run(
             area.mechanism = mechanism;
         }
     }
+    // A validator set is checked before the run: its keys, that it answers, and its genesis.
+    let remote = remote
+        .map(|remote| -> Result<_> {
+            let keys = nestgrid_settle::remote::AuthorityKeys::read(&remote.keys)?;
+            let validators = nestgrid_settle::remote::Validators::connect(&remote.urls)?;
+            nestgrid_settle::remote::check_genesis(
+                validators.genesis(),
+                &keys,
+                &topology.settings.currency,
+            )?;
+            Ok((remote, keys))
+        })
+        .transpose()?;
     let started = Instant::now();
     let simulation = Simulation::new(&topology).map_err(|error| anyhow::anyhow!("{error}"))?;
     let slots = topology.settings.slot_count as u64;
@@ -295,7 +328,12 @@ fn run(
         );
     }
     if let Some(collected) = collected {
-        settle_run(&topology, &outcome, &collected, out, quiet)?;
+        match remote {
+            Some((remote, keys)) => {
+                settle_remote(&topology, &outcome, &collected, &remote, &keys, quiet)?;
+            }
+            None => settle_run(&topology, &outcome, &collected, out, quiet)?,
+        }
     }
     Ok(())
 }
@@ -328,6 +366,49 @@ fn settle_run(
             settlement.trades,
             started.elapsed().as_secs_f64(),
             dir.display()
+        );
+    }
+    Ok(())
+}
+
+/// Settles a finished run on a running validator set and checks it against the bills.
+fn settle_remote(
+    topology: &Topology,
+    outcome: &nestgrid_sim::Outcome,
+    collected: &nestgrid_settle::Collected,
+    remote: &Remote,
+    keys: &nestgrid_settle::remote::AuthorityKeys,
+    quiet: bool,
+) -> Result<()> {
+    let started = Instant::now();
+    let settlement =
+        nestgrid_settle::remote::settle_remote(topology, collected, &remote.urls, keys)
+            .context("settling the run on the validators")?;
+    let accounts = nestgrid_settle::compare_nets(
+        topology,
+        outcome,
+        &settlement.asset_net,
+        &settlement.area_net,
+    )
+    .map_err(|error| anyhow::anyhow!("the ledger does not agree with bills.csv: {error}"))?;
+    if !quiet {
+        println!(
+            "Settled on chain {} ({} validator{}): {} transactions, {} trades committed by height \
+             {} in {:.2} s; all {accounts} accounts equal their bills. Check it with \
+             `nestgrid-node verify --url {} --key {}`.",
+            settlement.chain_id,
+            settlement.validators.len(),
+            if settlement.validators.len() == 1 {
+                ""
+            } else {
+                "s"
+            },
+            settlement.transactions,
+            settlement.trades,
+            settlement.height,
+            started.elapsed().as_secs_f64(),
+            settlement.validators[0],
+            remote.keys.join("auditor.key").display()
         );
     }
     Ok(())

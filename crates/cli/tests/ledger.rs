@@ -122,3 +122,39 @@ fn verify_names_a_folder_without_a_ledger() {
     assert_eq!(output.status.code(), Some(1));
     assert!(stderr.contains("holds no ledger"), "{stderr}");
 }
+
+#[test]
+fn settling_on_validators_names_what_is_missing() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = "http://127.0.0.1:1";
+    let output = nestgrid(&["run", "--settle", "--ledger", url], dir.path());
+    let (_, stderr) = text(&output);
+    assert!(!output.status.success());
+    assert!(stderr.contains("--keys"), "{stderr}");
+    let output = nestgrid(&["run", "--ledger", url, "--keys", "keys"], dir.path());
+    let (_, stderr) = text(&output);
+    assert!(!output.status.success());
+    assert!(stderr.contains("--settle"), "{stderr}");
+
+    std::fs::create_dir(dir.path().join("keys")).unwrap();
+    let args = ["run", "--settle", "--ledger", url, "--keys", "keys", "-q"];
+    let output = nestgrid(&args, dir.path());
+    let (_, stderr) = text(&output);
+    assert!(!output.status.success());
+    assert!(stderr.contains("operator.key"), "{stderr}");
+
+    for name in ["operator", "gateway", "market", "meter", "auditor"] {
+        let file = format!("keys/{name}.key");
+        let output = nestgrid(&["keygen", "--out", &file], dir.path());
+        assert!(output.status.success(), "{}", text(&output).1);
+    }
+    let output = nestgrid(&args, dir.path());
+    let (_, stderr) = text(&output);
+    assert!(!output.status.success());
+    assert!(stderr.contains("does not answer"), "{stderr}");
+    assert!(stderr.contains(url), "{stderr}");
+    assert!(
+        !dir.path().join("results").exists(),
+        "nothing is simulated before the validators answer"
+    );
+}

@@ -22,6 +22,11 @@
 //!
 //! Keys are derived from the scenario's seed and the names (simulated participants have no
 //! secrets); the chain id is `nestgrid-sim`.
+//!
+//! [`remote::settle_remote`] sends the same transactions, built by the same code, to a running
+//! validator set instead, signed with the chain's authority keys.
+
+pub mod remote;
 
 use nestgrid_agents::reference_connections;
 use nestgrid_grid::{AssetKind, Topology};
@@ -209,6 +214,10 @@ pub enum SettleError {
         /// Why.
         code: ResultCode,
     },
+    /// Settling on a running validator set failed: a validator did not answer, refused or
+    /// rejected a transaction, or the chain does not fit the keys (see [`remote`]).
+    #[error("{0}")]
+    Remote(String),
 }
 
 /// The outcome of settling a run.
@@ -230,9 +239,9 @@ pub struct Settlement {
     pub tokens_minted: Energy,
 }
 
-/// The keys of a simulation ledger.
+/// The keys of a run's settlement: the authorities that sign, and the accounts of the assets
+/// and area operators.
 struct Keys {
-    validator: Keypair,
     operator: Keypair,
     gateway: Keypair,
     market: Keypair,
@@ -249,17 +258,11 @@ impl Keys {
 
     /// Keys derived from a secret (a live exchange's: nobody else can sign for its accounts).
     fn secret(topology: &Topology, secret: &[u8; 32]) -> Keys {
-        Keys::with(topology, &|name| {
-            Keypair::from_secret(
-                nestgrid_ledger::Hash::of(b"nestgrid live ledger key", &[secret, name.as_bytes()])
-                    .0,
-            )
-        })
+        Keys::with(topology, &|name| live_key(secret, name))
     }
 
     fn with(topology: &Topology, key: &dyn Fn(&str) -> Keypair) -> Keys {
         Keys {
-            validator: key("validator"),
             operator: key("operator"),
             gateway: key("gateway"),
             market: key("market operator"),
@@ -278,14 +281,26 @@ impl Keys {
     }
 }
 
+/// A key of a live exchange's ledger, derived from its secret.
+fn live_key(secret: &[u8; 32], name: &str) -> Keypair {
+    Keypair::from_secret(
+        nestgrid_ledger::Hash::of(b"nestgrid live ledger key", &[secret, name.as_bytes()]).0,
+    )
+}
+
 /// The genesis file of a simulation ledger: one validator; the operator, gateway, market
 /// operator and meter authority as authorities.
 pub fn genesis(topology: &Topology) -> Genesis {
     let keys = Keys::new(topology);
-    genesis_of(topology, &keys)
+    genesis_of(topology, &keys, &sim_validator(topology))
 }
 
-fn genesis_of(topology: &Topology, keys: &Keys) -> Genesis {
+/// The single validator of a simulation ledger.
+fn sim_validator(topology: &Topology) -> Keypair {
+    Keypair::derived(topology.settings.seed, "validator")
+}
+
+fn genesis_of(topology: &Topology, keys: &Keys, validator: &Keypair) -> Genesis {
     let authority = |name: &str, keypair: &Keypair, role: Role| Authority {
         name: name.into(),
         key: keypair.public(),
@@ -295,7 +310,7 @@ fn genesis_of(topology: &Topology, keys: &Keys) -> Genesis {
         chain_id: CHAIN_ID.into(),
         currency: topology.settings.currency.clone(),
         timestamp_ms: start_ms(topology),
-        validators: vec![keys.validator.public()],
+        validators: vec![validator.public()],
         authorities: vec![
             authority("operator", &keys.operator, Role::Operator),
             authority("gateway", &keys.gateway, Role::Gateway),
@@ -331,15 +346,26 @@ fn sell_max(topology: &Topology, asset: usize) -> Energy {
     }
 }
 
-/// Signs transactions with each signer's next nonce.
-struct Nonces(BTreeMap<PublicKey, u64>);
+/// Signs transactions for a chain with each signer's next nonce.
+struct Nonces {
+    chain_id: String,
+    /// Each signer's last used nonce.
+    last: BTreeMap<PublicKey, u64>,
+}
 
 impl Nonces {
+    fn new(chain_id: &str, last: BTreeMap<PublicKey, u64>) -> Nonces {
+        Nonces {
+            chain_id: chain_id.into(),
+            last,
+        }
+    }
+
     fn sign(&mut self, keypair: &Keypair, body: Body) -> SignedTransaction {
-        let nonce = self.0.entry(keypair.public()).or_insert(0);
+        let nonce = self.last.entry(keypair.public()).or_insert(0);
         *nonce += 1;
         Transaction {
-            chain_id: CHAIN_ID.into(),
+            chain_id: self.chain_id.clone(),
             signer: keypair.public(),
             nonce: *nonce,
             body,
@@ -357,34 +383,43 @@ fn imbalance_money(imbalance: i64, tariff: Price, feed_in: Price) -> Money {
     }
 }
 
-/// Settles `collected` on a new single-validator ledger in `dir` (which must not hold one).
-pub fn settle(
+/// Where a run's numbers start on its chain. Asset numbers and slots are ledger-wide, so a run
+/// settled on a chain that earlier runs used takes the next free ones; a new ledger starts at 0.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Numbering {
+    /// The ledger number of the topology's first asset.
+    pub asset_base: u32,
+    /// The ledger slot of the run's slot 0.
+    pub slot_base: u64,
+}
+
+impl Numbering {
+    fn asset(&self, asset: AssetId) -> u32 {
+        self.asset_base + asset.0
+    }
+
+    fn slot(&self, slot: SlotIndex) -> u64 {
+        self.slot_base + slot as u64
+    }
+}
+
+/// The first transactions of a run's settlement: the registrations, then the gateway's
+/// deposit, for each asset's account, of what it pays over the run (its trades plus the
+/// imbalances it settles), so that no trade is refused for want of money. Returns them and the
+/// deposits by asset.
+fn setup_transactions(
     topology: &Topology,
     collected: &Collected,
-    dir: &Path,
-) -> Result<Settlement, SettleError> {
-    let keys = Keys::new(topology);
-    let genesis = genesis_of(topology, &keys);
-    let ledger = Ledger::create_or_open(dir, genesis, &VotesOnly)?;
-    if ledger.height() > 0 {
-        return Err(SettleError::Run(format!(
-            "{} already holds a ledger with {} blocks; settle into an empty folder",
-            dir.display(),
-            ledger.height()
-        )));
-    }
-    let mut sequencer = Sequencer::new(ledger, keys.validator.clone())
-        .map_err(|error| SettleError::Run(error.to_string()))?;
-    let mut nonces = Nonces(BTreeMap::new());
+    keys: &Keys,
+    nonces: &mut Nonces,
+    numbering: Numbering,
+) -> Result<(Vec<SignedTransaction>, Vec<Money>), SettleError> {
     let reference = reference_connections(topology);
     let balancing = |asset: AssetId| -> Option<AssetId> {
         reference[topology.assets[asset.index()].area.index()]
     };
-    let start = start_ms(topology);
-    let slot_ms = topology.settings.slot_seconds as u64 * 1_000;
-
     // 1. Registration.
-    let mut setup = registrations(topology, &keys, &mut nonces);
+    let mut setup = registrations(topology, keys, nonces, numbering);
     // 2. Deposits: what each account pays over the run.
     let mut outgoing = vec![0i128; topology.assets.len()];
     for data in collected.slots.values() {
@@ -407,6 +442,35 @@ pub fn settle(
             ));
         }
     }
+    Ok((setup, deposits))
+}
+
+/// Settles `collected` on a new single-validator ledger in `dir` (which must not hold one).
+pub fn settle(
+    topology: &Topology,
+    collected: &Collected,
+    dir: &Path,
+) -> Result<Settlement, SettleError> {
+    let keys = Keys::new(topology);
+    let validator = sim_validator(topology);
+    let genesis = genesis_of(topology, &keys, &validator);
+    let ledger = Ledger::create_or_open(dir, genesis, &VotesOnly)?;
+    if ledger.height() > 0 {
+        return Err(SettleError::Run(format!(
+            "{} already holds a ledger with {} blocks; settle into an empty folder",
+            dir.display(),
+            ledger.height()
+        )));
+    }
+    let mut sequencer =
+        Sequencer::new(ledger, validator).map_err(|error| SettleError::Run(error.to_string()))?;
+    let mut nonces = Nonces::new(CHAIN_ID, BTreeMap::new());
+    let numbering = Numbering::default();
+    let start = start_ms(topology);
+    let slot_ms = topology.settings.slot_seconds as u64 * 1_000;
+
+    // 1 and 2: registration and deposits.
+    let (setup, deposits) = setup_transactions(topology, collected, &keys, &mut nonces, numbering)?;
     let mut transactions = 0u64;
     for chunk in setup.chunks(limits::TRANSACTIONS_PER_BLOCK) {
         transactions += commit(&mut sequencer, chunk.to_vec(), start, "setup")?;
@@ -415,7 +479,15 @@ pub fn settle(
     // 3. Slot by slot.
     let mut trades = 0u64;
     for (slot, data) in &collected.slots {
-        let block = slot_block(topology, &keys, &mut nonces, *slot, data, Vec::new());
+        let block = slot_block(
+            topology,
+            &keys,
+            &mut nonces,
+            numbering,
+            *slot,
+            data,
+            Vec::new(),
+        );
         trades += data.trades.len() as u64;
         let time = start + (*slot as u64 + 1) * slot_ms;
         transactions += commit(&mut sequencer, block, time, &slot.to_string())?;
@@ -454,7 +526,12 @@ fn is_grid(topology: &Topology, asset: AssetId) -> bool {
 
 /// Registration of every asset (grid connections first, so that others can name them) and of
 /// one area operator account per area.
-fn registrations(topology: &Topology, keys: &Keys, nonces: &mut Nonces) -> Vec<SignedTransaction> {
+fn registrations(
+    topology: &Topology,
+    keys: &Keys,
+    nonces: &mut Nonces,
+    numbering: Numbering,
+) -> Vec<SignedTransaction> {
     let reference = reference_connections(topology);
     let balancing = |asset: AssetId| -> Option<AssetId> {
         reference[topology.assets[asset.index()].area.index()]
@@ -474,13 +551,13 @@ fn registrations(topology: &Topology, keys: &Keys, nonces: &mut Nonces) -> Vec<S
                 name: asset.path.clone(),
                 role: Role::Participant,
                 assets: vec![AssetSpec {
-                    asset: index as u32,
+                    asset: numbering.asset(id),
                     name: asset.path.clone(),
                     energy_sell_max_mwh: sell_max(topology, index).0,
                     balancing_asset: if is_grid(id) {
                         None
                     } else {
-                        balancing(id).map(|grid| grid.0)
+                        balancing(id).map(|grid| numbering.asset(grid))
                     },
                 }],
             },
@@ -541,11 +618,12 @@ fn slot_block(
     topology: &Topology,
     keys: &Keys,
     nonces: &mut Nonces,
+    numbering: Numbering,
     slot: SlotIndex,
     data: &SlotData,
     mut block: Vec<SignedTransaction>,
 ) -> Vec<SignedTransaction> {
-    let slot = &slot;
+    let slot = &numbering.slot(slot);
     let is_grid = |asset: AssetId| is_grid(topology, asset);
     let mut grid_traded: BTreeMap<AssetId, (i64, i64)> = BTreeMap::new();
     let entries: Vec<TradeEntry> = data
@@ -564,8 +642,8 @@ fn slot_block(
             }
             TradeEntry {
                 trade_id: trade.trade,
-                buyer_asset: trade.buyer.0,
-                seller_asset: trade.seller.0,
+                buyer_asset: numbering.asset(trade.buyer),
+                seller_asset: numbering.asset(trade.seller),
                 energy_mwh: trade.energy.0,
                 buyer_amount: trade.buyer_amount.0,
                 seller_amount: trade.seller_amount.0,
@@ -584,7 +662,7 @@ fn slot_block(
         block.push(nonces.sign(
             &keys.market,
             Body::RecordTrades {
-                slot: *slot as u64,
+                slot: *slot,
                 trades: chunk.to_vec(),
             },
         ));
@@ -594,12 +672,12 @@ fn slot_block(
             nonces.sign(
                 &keys.market,
                 Body::PostPrices {
-                    slot: *slot as u64,
+                    slot: *slot,
                     prices: data
                         .rates
                         .iter()
                         .map(|(grid, tariff, feed_in)| BalancingPrice {
-                            balancing_asset: grid.0,
+                            balancing_asset: numbering.asset(*grid),
                             shortage_price: tariff.0,
                             surplus_price: feed_in.0,
                         })
@@ -613,7 +691,7 @@ fn slot_block(
     let mut deliveries: Vec<Delivery> = grid_traded
         .iter()
         .map(|(asset, (bought, sold))| Delivery {
-            asset: asset.0,
+            asset: numbering.asset(*asset),
             energy_in_mwh: *bought,
             energy_out_mwh: *sold,
         })
@@ -623,7 +701,7 @@ fn slot_block(
             .iter()
             .filter(|(_, energy_in, energy_out)| energy_in.0 != 0 || energy_out.0 != 0)
             .map(|(asset, energy_in, energy_out)| Delivery {
-                asset: asset.0,
+                asset: numbering.asset(*asset),
                 energy_in_mwh: energy_in.0,
                 energy_out_mwh: energy_out.0,
             }),
@@ -634,7 +712,7 @@ fn slot_block(
     let mut missing: Vec<u32> = data
         .trades
         .iter()
-        .flat_map(|trade| [trade.buyer.0, trade.seller.0])
+        .flat_map(|trade| [numbering.asset(trade.buyer), numbering.asset(trade.seller)])
         .filter(|asset| !delivered.contains(asset))
         .collect();
     missing.sort_unstable();
@@ -648,13 +726,13 @@ fn slot_block(
         block.push(nonces.sign(
             &keys.meter,
             Body::PostDeliveries {
-                slot: *slot as u64,
+                slot: *slot,
                 deliveries: chunk.to_vec(),
                 data_hash: None,
             },
         ));
     }
-    block.push(nonces.sign(&keys.market, Body::SettleSlot { slot: *slot as u64 }));
+    block.push(nonces.sign(&keys.market, Body::SettleSlot { slot: *slot }));
     block
 }
 
@@ -699,9 +777,25 @@ pub fn compare(
     outcome: &Outcome,
     settlement: &Settlement,
 ) -> Result<usize, Mismatch> {
+    compare_nets(
+        topology,
+        outcome,
+        &settlement.asset_net,
+        &settlement.area_net,
+    )
+}
+
+/// [`compare`] on the net money of each asset's account (its balance at the end minus its
+/// deposit) and of each area operator's account, by asset and by area.
+pub fn compare_nets(
+    topology: &Topology,
+    outcome: &Outcome,
+    asset_net: &[Money],
+    area_net: &[Money],
+) -> Result<usize, Mismatch> {
     for (index, account) in outcome.assets.iter().enumerate() {
         let bills = -account.net_cost();
-        let ledger = settlement.asset_net[index];
+        let ledger = asset_net.get(index).copied().unwrap_or(Money::ZERO);
         if ledger != bills {
             return Err(Mismatch {
                 name: topology.assets[index].path.clone(),
@@ -712,7 +806,7 @@ pub fn compare(
     }
     for (index, account) in outcome.areas.iter().enumerate() {
         let bills = account.fees_collected + account.surplus_collected;
-        let ledger = settlement.area_net[index];
+        let ledger = area_net.get(index).copied().unwrap_or(Money::ZERO);
         if ledger != bills {
             return Err(Mismatch {
                 name: topology.areas[index].path.clone(),
@@ -755,9 +849,11 @@ impl<'t> LiveLedger<'t> {
         secret: &[u8; 32],
     ) -> Result<LiveLedger<'t>, SettleError> {
         let keys = Keys::secret(topology, secret);
-        let genesis = genesis_of(topology, &keys);
+        let validator = live_key(secret, "validator");
+        let genesis = genesis_of(topology, &keys, &validator);
         let ledger = Ledger::create_or_open(dir, genesis, &VotesOnly)?;
-        let mut nonces = Nonces(
+        let mut nonces = Nonces::new(
+            CHAIN_ID,
             ledger
                 .state()
                 .accounts
@@ -766,10 +862,10 @@ impl<'t> LiveLedger<'t> {
                 .collect(),
         );
         let fresh = ledger.height() == 0;
-        let mut sequencer = Sequencer::new(ledger, keys.validator.clone())
+        let mut sequencer = Sequencer::new(ledger, validator)
             .map_err(|error| SettleError::Run(error.to_string()))?;
         if fresh {
-            let setup = registrations(topology, &keys, &mut nonces);
+            let setup = registrations(topology, &keys, &mut nonces, Numbering::default());
             let start = start_ms(topology);
             for chunk in setup.chunks(limits::TRANSACTIONS_PER_BLOCK) {
                 commit(&mut sequencer, chunk.to_vec(), start, "setup")?;
@@ -824,7 +920,15 @@ impl<'t> LiveLedger<'t> {
                 ));
             }
         }
-        let block = slot_block(topology, &self.keys, &mut self.nonces, slot, data, block);
+        let block = slot_block(
+            topology,
+            &self.keys,
+            &mut self.nonces,
+            Numbering::default(),
+            slot,
+            data,
+            block,
+        );
         // A slot's block may exceed the block limit only for very large grids: commit in
         // chunks, the settlement last.
         for chunk in block.chunks(limits::TRANSACTIONS_PER_BLOCK) {

@@ -366,22 +366,7 @@ pub fn check_no_crossed_residual_at(
     matches: &[Match],
     clearing_price: Price,
 ) -> Result<(), Violation> {
-    let (bid_left, offer_left) = matched_left(bids, offers, matches);
-    let [cheapest, cheapest_other] =
-        witnesses(offers, &offer_left, |offer| offer.price <= clearing_price);
-    for (index, bid) in bids.iter().enumerate() {
-        if bid_left[index] <= 0 || bid.price < clearing_price {
-            continue;
-        }
-        if let Some(offer) = counterpart(bid.participant, cheapest, cheapest_other) {
-            return Err(Violation::EligibleResidual {
-                bid: index as u32,
-                offer: offer.index,
-                clearing_price,
-            });
-        }
-    }
-    Ok(())
+    eligible_residual_at(bids, offers, matches, clearing_price, |_| true)
 }
 
 /// [`check_no_crossed_residual_at`] among participants with orders on one side of the book only
@@ -396,13 +381,26 @@ fn check_one_sided_residual_at(
     let buyers: std::collections::HashSet<_> = bids.iter().map(|bid| bid.participant).collect();
     let sellers: std::collections::HashSet<_> =
         offers.iter().map(|offer| offer.participant).collect();
+    eligible_residual_at(bids, offers, matches, clearing_price, |order| {
+        !buyers.contains(&order.participant) || !sellers.contains(&order.participant)
+    })
+}
+
+/// The first bid priced ≥ `clearing_price` and offer priced ≤ it, of different participants,
+/// both with energy left and both `counted`.
+fn eligible_residual_at(
+    bids: &[Order],
+    offers: &[Order],
+    matches: &[Match],
+    clearing_price: Price,
+    counted: impl Fn(&Order) -> bool,
+) -> Result<(), Violation> {
     let (bid_left, offer_left) = matched_left(bids, offers, matches);
     let [cheapest, cheapest_other] = witnesses(offers, &offer_left, |offer| {
-        offer.price <= clearing_price && !buyers.contains(&offer.participant)
+        offer.price <= clearing_price && counted(offer)
     });
     for (index, bid) in bids.iter().enumerate() {
-        if bid_left[index] <= 0 || bid.price < clearing_price || sellers.contains(&bid.participant)
-        {
+        if bid_left[index] <= 0 || bid.price < clearing_price || !counted(bid) {
             continue;
         }
         if let Some(offer) = counterpart(bid.participant, cheapest, cheapest_other) {

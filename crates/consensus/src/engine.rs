@@ -3,14 +3,17 @@
 //!
 //! Data flow: simplex asks the marshal [`Inline`] wrapper to propose and verify; the wrapper
 //! fetches the parent block and calls [`Adapter`] (our marshal application), which calls the
-//! user [`Application`]. Finalizations flow from simplex into marshal, which stores the
-//! finalized blocks and reports them in height order to [`Forwarder`]; the delivery task turns
-//! each into a [`FinalizedBlock`] with its certificate, calls [`Application::finalized`] and
-//! acknowledges, which lets marshal advance its processed height.
+//! user [`Application`] (a leader whose application has no work holds its proposal back for
+//! up to [`crate::Timeouts::empty_block_interval`]). Finalizations flow from simplex into
+//! marshal, which stores the finalized blocks and reports them in height order to
+//! [`Forwarder`]; the delivery task turns each into a [`FinalizedBlock`] with its certificate,
+//! calls [`Application::finalized`] and acknowledges, which lets marshal advance its processed
+//! height.
 
 use crate::block::{Block, Header, digest_bytes};
 use crate::{
-    Application, BlockDigest, Config, Error, FinalizedBlock, NAMESPACE, Scheme, certificate,
+    Application, BlockDigest, Config, Error, FinalizedBlock, NAMESPACE, Scheme, WorkSignal,
+    certificate,
 };
 use commonware_broadcast::buffered;
 use commonware_codec::DecodeExt as _;
@@ -166,6 +169,9 @@ impl<A: Application> Shared<A> {
 struct Adapter<A> {
     shared: Arc<Shared<A>>,
     finalize_wait: Duration,
+    empty_block_interval: Duration,
+    /// The application's [`WorkSignal`], if it has one.
+    work: Option<WorkSignal>,
     max_clock_skew_ms: u64,
 }
 
@@ -174,7 +180,24 @@ impl<A> Clone for Adapter<A> {
         Self {
             shared: self.shared.clone(),
             finalize_wait: self.finalize_wait,
+            empty_block_interval: self.empty_block_interval,
+            work: self.work.clone(),
             max_clock_skew_ms: self.max_clock_skew_ms,
+        }
+    }
+}
+
+impl<A> Adapter<A> {
+    /// Sleeps while holding back a proposal: until `hold_until_ms`, or until the application
+    /// notifies work after `seen` (without a signal, for at most [`POLL`]).
+    async fn hold<E: Clock>(&self, clock: &E, now_ms: u64, hold_until_ms: u64, seen: u64) {
+        let rest = Duration::from_millis(hold_until_ms.saturating_sub(now_ms));
+        match &self.work {
+            Some(work) => {
+                let sleep = std::pin::pin!(clock.sleep(rest));
+                futures::future::select(sleep, work.changed(seen)).await;
+            }
+            None => clock.sleep(rest.min(POLL)).await,
         }
     }
 }
@@ -198,21 +221,40 @@ where
         let parent = ancestry.next().await?;
         let parent_height = parent.height().get();
         let parent_digest = parent.digest();
-        let deadline = clock.current() + self.finalize_wait;
+        let parent_timestamp_ms = parent.inner().timestamp_ms;
+        let asked = clock.current();
+        let deadline = asked + self.finalize_wait;
+        // With nothing to propose, hold back until the interval after the parent's time, but
+        // never longer than the interval from now: a parent time ahead of this clock must not
+        // stretch the hold past the leader timeout.
+        let interval_ms = u64::try_from(self.empty_block_interval.as_millis()).unwrap_or(u64::MAX);
+        let hold_until_ms = parent_timestamp_ms
+            .saturating_add(interval_ms)
+            .min(millis(asked).saturating_add(interval_ms));
         // Wait (bounded) for the parent to become the applied tip, then build in one lock so
         // the application state cannot move between the check and the call.
         let height = parent_height.checked_add(1)?;
         let payload = loop {
-            let timestamp_ms = millis(clock.current()).max(parent.inner().timestamp_ms + 1);
-            {
+            // Read before asking for work, so that a notification after the answer wakes us.
+            let seen = self.work.as_ref().map_or(0, WorkSignal::generation);
+            let now_ms = millis(clock.current());
+            let timestamp_ms = now_ms.max(parent_timestamp_ms + 1);
+            let holding = {
                 let mut inner = self.shared.inner.lock();
                 match Shared::status(&inner, parent_height, parent_digest) {
                     ParentStatus::Tip => {
-                        break (timestamp_ms, inner.app.propose(height, timestamp_ms));
+                        if now_ms >= hold_until_ms || inner.app.has_work() {
+                            break (timestamp_ms, inner.app.propose(height, timestamp_ms));
+                        }
+                        true
                     }
                     ParentStatus::Stale => return None,
-                    ParentStatus::Pending => {}
+                    ParentStatus::Pending => false,
                 }
+            };
+            if holding {
+                self.hold(&clock, now_ms, hold_until_ms, seen).await;
+                continue;
             }
             if clock.current() >= deadline {
                 debug!(height, "parent not final in time, proposing an empty block");
@@ -476,6 +518,7 @@ where
     B: Blocker<PublicKey = ed25519::PublicKey>,
     A: Application,
 {
+    config.timeouts.check().map_err(Error::InvalidTimeouts)?;
     let signer = private_key(&config.private_key)?;
     let me = signer.public_key();
     let participants =
@@ -566,6 +609,7 @@ where
 
     // Application adapter and delivery task.
     let applied_at_start = application.applied_height();
+    let work = application.work_signal();
     let shared = Arc::new(Shared {
         inner: Mutex::new(Inner {
             app: application,
@@ -601,6 +645,8 @@ where
     let adapter = Adapter {
         shared,
         finalize_wait: timeouts.finalize_wait,
+        empty_block_interval: timeouts.empty_block_interval,
+        work,
         max_clock_skew_ms: config.max_clock_skew_ms,
     };
     let inline = Inline::new(context.child("inline"), adapter, marshal_mailbox, epocher);

@@ -9,8 +9,10 @@
 //! logic is hand-written here; this crate is glue plus the rules below.
 //!
 //! # Main types
-//! - [`Application`]: what the ledger plugs in (propose, verify, finalized, applied height).
+//! - [`Application`]: what the ledger plugs in (propose, verify, finalized, applied height,
+//!   and whether it has anything to propose).
 //! - [`Config`] / [`Timeouts`]: validator key, validator set, storage partition, timeouts.
+//! - [`WorkSignal`]: how the application wakes a leader that holds back an empty proposal.
 //! - [`run_validator`]: runs one validator on any commonware runtime given its p2p channels
 //!   ([`Channels`]); used by the tests with the deterministic runtime and simulated network.
 //! - [`run_tcp_validator`] / [`run_tcp_validator_blocking`]: the same over authenticated TCP
@@ -32,6 +34,13 @@
 //!   final here, then ask the application. **An empty payload is always valid and is never
 //!   passed to `verify`**; the application must accept it as a no-op (it still advances height
 //!   and time). An application that proposes an empty payload gets the same treatment.
+//! - **Idle leaders hold back**: while [`Application::has_work`] answers `false`, a leader
+//!   waits before building, until [`Timeouts::empty_block_interval`] after its parent's time
+//!   (and never longer than that interval after it was asked), and builds at once when the
+//!   answer turns `true` (re-asked when the [`WorkSignal`] is notified). The interval is at
+//!   most half the leader timeout, so the held proposal still reaches the other validators in
+//!   time and the view is not skipped. Nothing about a block's validity changes: a held
+//!   proposal is an ordinary block, and verifiers do not look at how long it was held.
 //! - **Time set by consensus**: the proposer stamps `timestamp_ms = max(now, parent + 1)` from
 //!   the runtime clock. A verifier rejects a timestamp not strictly above the parent's and
 //!   waits (does not vote) while a timestamp is more than [`Config::max_clock_skew_ms`] ahead
@@ -53,10 +62,12 @@ use std::time::Duration;
 mod block;
 mod certificate;
 mod engine;
+mod signal;
 mod tcp;
 
 pub use certificate::{CertificateError, MAX_CERTIFICATE_DESCENDANTS, verify_certificate};
 pub use engine::{Channels, max_message_size, run_validator};
+pub use signal::WorkSignal;
 pub use tcp::{NetworkConfig, run_tcp_validator, run_tcp_validator_blocking};
 
 /// An ed25519 public key, 32 bytes.
@@ -81,6 +92,22 @@ pub trait Application: Send + 'static {
     /// Build the payload of a new block on top of the last applied block
     /// (`height = applied + 1`). An empty payload is a no-op block.
     fn propose(&mut self, height: u64, timestamp_ms: u64) -> Vec<u8>;
+
+    /// Whether a block built now would carry anything (a transaction that applies, say).
+    /// Asked on the applied tip just before [`Application::propose`]. While the answer is
+    /// `false` the leader holds its proposal back, up to [`Timeouts::empty_block_interval`]
+    /// after the parent's time, and asks again whenever the [`Application::work_signal`] is
+    /// notified; then it calls `propose` anyway. The default, `true`, proposes at once.
+    fn has_work(&mut self) -> bool {
+        true
+    }
+
+    /// The signal this application notifies when work arrives, so that a leader holding back
+    /// an empty proposal proposes at once. Asked once when the validator starts. Without one
+    /// (the default), a holding leader asks [`Application::has_work`] again every 10 ms.
+    fn work_signal(&self) -> Option<WorkSignal> {
+        None
+    }
 
     /// Check a non-empty payload another validator proposed at `height = applied + 1`;
     /// `false` votes against it and must mean it is invalid forever.
@@ -132,6 +159,12 @@ pub struct Timeouts {
     /// How long a proposer waits for its parent to be finalized before proposing an empty
     /// block instead (keep well below `leader`).
     pub finalize_wait: Duration,
+    /// Longest a leader holds back its proposal while the application has nothing to put in
+    /// it ([`Application::has_work`]): until this long after the parent's time, and never
+    /// longer than this after being asked. An idle chain then grows by about one block per
+    /// interval. At most half of `leader` ([`Timeouts::check`]), so that the held proposal
+    /// reaches the other validators before their leader timeout; zero never holds.
+    pub empty_block_interval: Duration,
 }
 
 impl Default for Timeouts {
@@ -143,7 +176,56 @@ impl Default for Timeouts {
             skip: Duration::from_secs(6),
             fetch: Duration::from_secs(1),
             finalize_wait: Duration::from_millis(500),
+            empty_block_interval: Duration::from_millis(500),
         }
+    }
+}
+
+impl Timeouts {
+    /// The default timeouts with `empty_block_interval = interval`. An interval longer than
+    /// half the default leader timeout raises the leader timeout to twice the interval, and
+    /// the certification and skip timeouts after it, so the timeouts stay valid. A longer
+    /// leader timeout means that a view whose leader is up but proposes nothing (a faulty
+    /// one) takes longer to skip.
+    pub fn with_empty_block_interval(interval: Duration) -> Timeouts {
+        let default = Timeouts::default();
+        let second = Duration::from_secs(1);
+        let leader = default.leader.max(interval.saturating_mul(2));
+        let certification = default.certification.max(leader.saturating_add(second));
+        let skip = default.skip.max(
+            certification
+                .max(default.timeout_retry)
+                .saturating_add(second),
+        );
+        Timeouts {
+            leader,
+            certification,
+            skip,
+            empty_block_interval: interval,
+            ..default
+        }
+    }
+
+    /// Checks that the timeouts fit together: `0 < leader < certification < skip`,
+    /// `0 < timeout_retry < skip`, and `empty_block_interval` at most half of `leader`.
+    pub fn check(&self) -> Result<(), String> {
+        if self.leader.is_zero() || self.timeout_retry.is_zero() {
+            return Err("leader and timeout_retry must be above zero".into());
+        }
+        if self.certification <= self.leader {
+            return Err("certification must be longer than leader".into());
+        }
+        if self.skip <= self.certification || self.skip <= self.timeout_retry {
+            return Err("skip must be longer than certification and timeout_retry".into());
+        }
+        if self.empty_block_interval.saturating_mul(2) > self.leader {
+            return Err(format!(
+                "empty_block_interval ({:?}) must be at most half of leader ({:?}), or the \
+                 other validators give up on a leader that holds back an empty block",
+                self.empty_block_interval, self.leader
+            ));
+        }
+        Ok(())
     }
 }
 
@@ -227,6 +309,9 @@ pub enum Error {
     /// This validator's key is not in the validator set.
     #[error("private_key: its public key is not in validators")]
     NotAValidator,
+    /// The timeouts do not fit together ([`Timeouts::check`]).
+    #[error("timeouts: {0}")]
+    InvalidTimeouts(String),
     /// A peer address entry is invalid.
     #[error("peers[{index}]: {reason}")]
     InvalidPeer {
@@ -250,3 +335,44 @@ pub enum Error {
 
 /// Digest type used by consensus.
 pub(crate) type BlockDigest = Digest;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timeouts_for_an_empty_block_interval_fit_together() {
+        assert_eq!(Timeouts::default().check(), Ok(()));
+        assert_eq!(
+            Timeouts::with_empty_block_interval(Duration::from_millis(500)),
+            Timeouts::default(),
+            "the default interval needs no longer timeouts"
+        );
+        for millis in [0, 1, 499, 500, 501, 1_000, 2_500, 10_000, 3_600_000] {
+            let interval = Duration::from_millis(millis);
+            let timeouts = Timeouts::with_empty_block_interval(interval);
+            assert_eq!(timeouts.check(), Ok(()), "{millis} ms");
+            assert_eq!(timeouts.empty_block_interval, interval);
+            assert!(timeouts.leader >= Timeouts::default().leader);
+        }
+        let second = Timeouts::with_empty_block_interval(Duration::from_secs(1));
+        assert_eq!(
+            (second.leader, second.certification, second.skip),
+            (
+                Duration::from_secs(2),
+                Duration::from_secs(3),
+                Duration::from_secs(6)
+            )
+        );
+        let too_long = Timeouts {
+            empty_block_interval: Duration::from_millis(501),
+            ..Timeouts::default()
+        };
+        assert!(too_long.check().unwrap_err().contains("half of leader"));
+        let inverted = Timeouts {
+            certification: Duration::from_secs(1),
+            ..Timeouts::default()
+        };
+        assert!(inverted.check().is_err());
+    }
+}

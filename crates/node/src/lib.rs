@@ -8,6 +8,11 @@
 //!   codes kept for the submitter) and proposes the block's header and transactions as the
 //!   payload. The header commits to the resulting state's hash, and its time is the one the
 //!   consensus gave.
+//! - **has work**: a leader builds at once only if a waiting transaction carries its signer's
+//!   next nonce (one that may apply now). Otherwise the consensus holds the proposal back for
+//!   up to the empty-block interval ([`consensus_timeouts`]), and the mempool's
+//!   [`WorkSignal`] wakes it as soon as a transaction is accepted. An idle validator set thus
+//!   stores about one empty block per interval instead of one per network round trip.
 //! - **verify**: decodes the payload and checks it as a next block ([`Ledger::check_proposal`]:
 //!   height, parent hash, chain, time equal to the consensus time, Merkle root, every
 //!   transaction's signature and rules, the state hash). A validator only votes for blocks
@@ -27,13 +32,14 @@ pub mod loadgen;
 pub mod process;
 
 use borsh::{BorshDeserialize, BorshSerialize};
-use nestgrid_consensus::{Application, FinalizedBlock, verify_certificate};
+use nestgrid_consensus::{Application, FinalizedBlock, Timeouts, WorkSignal, verify_certificate};
 use nestgrid_ledger::{
     Block, BlockHeader, Certificate, CertificateCheck, Executed, Genesis, Hash, Ledger, ResultCode,
     SignedTransaction,
 };
 use std::collections::{BTreeMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
 
 /// The payload a validator proposes: the next block without its certificate.
 #[derive(Clone, Debug, BorshSerialize, BorshDeserialize)]
@@ -104,6 +110,27 @@ impl CertificateCheck for ConsensusCertificates {
 /// Most transactions waiting in a validator's mempool; more are refused (backpressure).
 pub const MEMPOOL_LIMIT: usize = 200_000;
 
+/// The default empty-block interval of a validator, in milliseconds: the longest a leader
+/// holds back a block while no waiting transaction may apply. It is the longest interval the
+/// default 1 s leader timeout allows (half of it; see [`Timeouts::check`]).
+pub const DEFAULT_EMPTY_BLOCK_INTERVAL_MS: u64 = 500;
+
+/// [`DEFAULT_EMPTY_BLOCK_INTERVAL_MS`], for a configuration file's default.
+pub fn default_empty_block_interval_ms() -> u64 {
+    DEFAULT_EMPTY_BLOCK_INTERVAL_MS
+}
+
+/// The consensus timeouts of a validator process whose empty-block interval is
+/// `empty_block_interval_ms`: the consensus defaults, a 200 ms wait for the parent to be
+/// final, and a leader timeout of at least twice the interval
+/// ([`Timeouts::with_empty_block_interval`]). Every validator of a chain should use the same.
+pub fn consensus_timeouts(empty_block_interval_ms: u64) -> Timeouts {
+    Timeouts {
+        finalize_wait: Duration::from_millis(200),
+        ..Timeouts::with_empty_block_interval(Duration::from_millis(empty_block_interval_ms))
+    }
+}
+
 /// Why the mempool refused a transaction.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum Refused {
@@ -145,6 +172,8 @@ pub struct Shared {
     pending: BTreeMap<Hash, Executed>,
     status: BTreeMap<Hash, Status>,
     max_block_transactions: usize,
+    /// Notified when a transaction enters the mempool (wakes a leader holding back a block).
+    work: WorkSignal,
 }
 
 impl Shared {
@@ -191,7 +220,20 @@ impl Shared {
         self.waiting.insert(hash);
         self.status.insert(hash, Status::Pending);
         self.mempool.push_back(tx);
+        self.work.notify();
         Ok(hash)
+    }
+
+    /// Whether a block built now could carry a transaction: one of those a proposal would
+    /// consider (the first `max_block_transactions` waiting) has its signer's next nonce.
+    /// Transactions that wait for an earlier nonce do not count, so they cannot make leaders
+    /// propose empty blocks back to back.
+    pub fn has_work(&self) -> bool {
+        let state = self.ledger.state();
+        self.mempool
+            .iter()
+            .take(self.max_block_transactions)
+            .any(|tx| tx.transaction.nonce == state.next_nonce(&tx.transaction.signer))
     }
 }
 
@@ -213,6 +255,7 @@ impl LedgerApp {
                 status: BTreeMap::new(),
                 max_block_transactions: max_block_transactions
                     .min(nestgrid_ledger::limits::TRANSACTIONS_PER_BLOCK),
+                work: WorkSignal::new(),
             })),
         }
     }
@@ -236,6 +279,14 @@ fn payload_hash(payload: &[u8]) -> Hash {
 impl Application for LedgerApp {
     fn applied_height(&self) -> u64 {
         self.lock().ledger.height()
+    }
+
+    fn has_work(&mut self) -> bool {
+        self.lock().has_work()
+    }
+
+    fn work_signal(&self) -> Option<WorkSignal> {
+        Some(self.lock().work.clone())
     }
 
     fn propose(&mut self, height: u64, timestamp_ms: u64) -> Vec<u8> {

@@ -29,12 +29,11 @@ use axum::extract::{DefaultBodyLimit, Path as UrlPath, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use nestgrid_consensus::{Config, NetworkConfig, Timeouts};
+use nestgrid_consensus::{Config, NetworkConfig};
 use nestgrid_ledger::{Genesis, Hash, KeyFile, Keypair, Ledger, PublicKey, SignedTransaction};
 use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 /// Largest request body the API takes (a signed transaction with a full trade batch).
 pub const MAX_BODY_BYTES: usize = 16 << 20;
@@ -61,6 +60,10 @@ pub struct NodeConfig {
     /// Largest block payload in bytes; all validators must agree on it.
     #[serde(default = "default_payload_bytes")]
     pub max_payload_bytes: u32,
+    /// Longest a leader holds back a block while no waiting transaction may apply, in
+    /// milliseconds ([`crate::consensus_timeouts`]); all validators should use the same.
+    #[serde(default = "crate::default_empty_block_interval_ms")]
+    pub empty_block_interval_ms: u64,
     /// Use the consensus network's profile for loopback and private networks.
     #[serde(default)]
     pub local: bool,
@@ -156,10 +159,7 @@ pub fn run(config_path: &Path) -> Result<(), NodeError> {
         "validator",
     );
     consensus.max_payload_bytes = config.max_payload_bytes;
-    consensus.timeouts = Timeouts {
-        finalize_wait: Duration::from_millis(200),
-        ..Timeouts::default()
-    };
+    consensus.timeouts = crate::consensus_timeouts(config.empty_block_interval_ms);
     let network = NetworkConfig {
         listen: config.listen,
         peers: config
@@ -433,6 +433,7 @@ pub fn write_testnet(
             peers: peers.clone(),
             max_block_transactions: default_block_transactions(),
             max_payload_bytes: default_payload_bytes(),
+            empty_block_interval_ms: crate::default_empty_block_interval_ms(),
             local: true,
         };
         let path = dir.join(format!("validator-{index}.json"));

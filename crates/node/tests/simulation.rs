@@ -27,7 +27,9 @@ use nestgrid_ledger::{
     AssetSpec, Authority, BalancingPrice, Block, Body, Delivery, Genesis, Hash, Keypair, Ledger,
     PublicKey, Role, SignedTransaction, TradeEntry, Transaction, verify,
 };
-use nestgrid_node::{ConsensusCertificates, LedgerApp, Proposal, Refused};
+use nestgrid_node::{
+    ConsensusCertificates, DEFAULT_EMPTY_BLOCK_INTERVAL_MS, LedgerApp, Proposal, Refused,
+};
 use std::collections::{BTreeMap, HashSet};
 use std::path::PathBuf;
 use std::time::Duration;
@@ -273,6 +275,15 @@ impl Application for Stuffer {
 }
 
 async fn network(context: &deterministic::Context, keys: &[ed25519::PublicKey]) -> SimOracle {
+    network_with(context, keys, lossy_link()).await
+}
+
+/// The simulated network with `link` between every two validators.
+async fn network_with(
+    context: &deterministic::Context,
+    keys: &[ed25519::PublicKey],
+    link: Link,
+) -> SimOracle {
     let (network, oracle) = Network::new_with_peers(
         context.child("network"),
         simulated::Config {
@@ -285,7 +296,16 @@ async fn network(context: &deterministic::Context, keys: &[ed25519::PublicKey]) 
     )
     .await;
     network.start();
-    link(&oracle, keys, |_, _| true).await;
+    for a in keys {
+        for b in keys {
+            if a != b {
+                oracle
+                    .add_link(a.clone(), b.clone(), link.clone())
+                    .await
+                    .unwrap();
+            }
+        }
+    }
     oracle
 }
 
@@ -319,6 +339,20 @@ async fn unlink(
     }
 }
 
+/// The timeouts of the lossy simulation.
+fn lossy_timeouts() -> Timeouts {
+    Timeouts {
+        leader: Duration::from_secs(1),
+        certification: Duration::from_secs(2),
+        timeout_retry: Duration::from_secs(3),
+        skip: Duration::from_secs(4),
+        fetch: Duration::from_secs(1),
+        finalize_wait: Duration::from_millis(300),
+        empty_block_interval: Duration::from_millis(500),
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
 async fn start<A: Application + Clone>(
     context: &deterministic::Context,
     oracle: &SimOracle,
@@ -327,6 +361,7 @@ async fn start<A: Application + Clone>(
     validators: &[[u8; 32]],
     index: usize,
     app: A,
+    timeouts: Timeouts,
 ) -> commonware_runtime::Handle<()> {
     let key = keys[index].clone();
     let control = oracle.control(key.clone());
@@ -349,14 +384,7 @@ async fn start<A: Application + Clone>(
         format!("validator-{index}"),
     );
     config.max_payload_bytes = MAX_PAYLOAD;
-    config.timeouts = Timeouts {
-        leader: Duration::from_secs(1),
-        certification: Duration::from_secs(2),
-        timeout_retry: Duration::from_secs(3),
-        skip: Duration::from_secs(4),
-        fetch: Duration::from_secs(1),
-        finalize_wait: Duration::from_millis(300),
-    };
+    config.timeouts = timeouts;
     let peers = oracle.manager();
     let blocker = oracle.control(key);
     context
@@ -497,6 +525,7 @@ fn run(seed: u64, dirs: &[PathBuf]) -> Vec<Hash> {
                     &validators,
                     index,
                     byzantine.clone(),
+                    lossy_timeouts(),
                 )
                 .await
             } else {
@@ -508,6 +537,7 @@ fn run(seed: u64, dirs: &[PathBuf]) -> Vec<Hash> {
                     &validators,
                     index,
                     apps[index].clone(),
+                    lossy_timeouts(),
                 )
                 .await
             };
@@ -563,6 +593,18 @@ fn run(seed: u64, dirs: &[PathBuf]) -> Vec<Hash> {
         while honest.iter().any(|app| app.lock().ledger().height() < 16) {
             context.sleep(Duration::from_millis(100)).await;
         }
+        // Idle: nothing waits, so the honest leaders hold back their empty blocks. (The
+        // Byzantine one does not hold back, but its stuffed blocks never get a quorum.)
+        let idle = Duration::from_secs(20);
+        let before = honest[0].lock().ledger().height();
+        context.sleep(idle).await;
+        let grown = honest[0].lock().ledger().height() - before;
+        let most = (idle.as_millis() / lossy_timeouts().empty_block_interval.as_millis()) as u64;
+        assert!(
+            grown <= most + 5,
+            "{grown} blocks in {idle:?} of idleness: empty blocks are not held back"
+        );
+        eprintln!("idle for {idle:?}: {grown} blocks");
         // Safety: the same block at every height every honest validator has.
         let common = honest
             .iter()
@@ -647,4 +689,168 @@ fn check_stored(dirs: &[PathBuf], forged: &[Hash]) {
         heads.insert(ledger.block(2).unwrap().unwrap().header.hash());
     }
     assert_eq!(heads.len(), 1, "the honest validators' block 2 differ");
+}
+
+/// An idle validator set of 4 honest validators with the validator process's timeouts: the
+/// leaders hold back empty blocks for the empty-block interval, so the chain grows by about
+/// two blocks a second (not one per round trip, about 16 a second on these links), no view is
+/// skipped for it, and a transaction submitted to the idle set commits at once rather than at
+/// the end of a hold.
+#[test]
+fn idle_validators_hold_back_empty_blocks_and_commit_a_transaction_at_once() {
+    for seed in seeds() {
+        eprintln!("seed = {seed} (replay with NESTGRID_SEED={seed} NESTGRID_SEEDS=1)");
+        let dirs: Vec<tempfile::TempDir> = (0..VALIDATORS)
+            .map(|_| tempfile::tempdir().unwrap())
+            .collect();
+        let paths: Vec<PathBuf> = dirs.iter().map(|dir| dir.path().to_path_buf()).collect();
+        run_idle(seed, &paths);
+        for dir in &paths {
+            verify::verify_dir(dir, &ConsensusCertificates)
+                .unwrap_or_else(|error| panic!("{}: {error}", dir.display()));
+        }
+    }
+}
+
+fn run_idle(seed: u64, dirs: &[PathBuf]) {
+    let dirs = dirs.to_vec();
+    let config = deterministic::Config::new()
+        .with_seed(seed)
+        .with_timeout(Some(Duration::from_secs(600)));
+    deterministic::Runner::new(config).start(|context| async move {
+        let private_keys: Vec<[u8; 32]> =
+            (0..VALIDATORS as u64).map(private_key_from_seed).collect();
+        let validators: Vec<[u8; 32]> = private_keys
+            .iter()
+            .map(|key| public_key(key).unwrap())
+            .collect();
+        let keys: Vec<ed25519::PublicKey> = validators
+            .iter()
+            .map(|key| ed25519::PublicKey::decode(key.to_vec()).unwrap())
+            .collect();
+        let actors = Actors::new();
+        let genesis = genesis(&validators, &actors);
+        let link = Link {
+            latency: Duration::from_millis(10),
+            jitter: Duration::from_millis(2),
+            success_rate: probability!(1.0),
+        };
+        let oracle = network_with(&context, &keys, link).await;
+        let apps: Vec<LedgerApp> = dirs
+            .iter()
+            .map(|dir| {
+                let ledger =
+                    Ledger::create_or_open(dir, genesis.clone(), &ConsensusCertificates).unwrap();
+                LedgerApp::new(ledger, 1_000)
+            })
+            .collect();
+        let timeouts = nestgrid_node::consensus_timeouts(DEFAULT_EMPTY_BLOCK_INTERVAL_MS);
+        let mut handles = Vec::new();
+        for (index, app) in apps.iter().enumerate() {
+            handles.push(
+                start(
+                    &context,
+                    &oracle,
+                    &keys,
+                    private_keys[index],
+                    &validators,
+                    index,
+                    app.clone(),
+                    timeouts.clone(),
+                )
+                .await,
+            );
+        }
+        let height = |app: &LedgerApp| app.lock().ledger().height();
+        while apps.iter().any(|app| height(app) < 3) {
+            context.sleep(Duration::from_millis(100)).await;
+        }
+
+        // A minute with nothing to do.
+        let idle = Duration::from_secs(60);
+        let before = height(&apps[0]);
+        context.sleep(idle).await;
+        let after = height(&apps[0]);
+        let grown = after - before;
+        eprintln!("idle for {idle:?}: {grown} empty blocks");
+        let most = idle.as_millis() as u64 / DEFAULT_EMPTY_BLOCK_INTERVAL_MS;
+        assert!(
+            grown <= most + 5,
+            "{grown} blocks in {idle:?} of idleness (at most {most} + 5)"
+        );
+        assert!(
+            grown >= most / 2,
+            "only {grown} blocks: the chain must keep moving"
+        );
+        {
+            let shared = apps[0].lock();
+            let ledger = shared.ledger();
+            let mut parent = ledger.block(before).unwrap().unwrap().header;
+            for h in before + 1..=after {
+                let block = ledger.block(h).unwrap().unwrap();
+                assert!(block.transactions.is_empty());
+                // Each waited its interval after its parent.
+                assert!(
+                    block.header.timestamp_ms
+                        >= parent.timestamp_ms + DEFAULT_EMPTY_BLOCK_INTERVAL_MS,
+                    "height {h}: {} ms after its parent",
+                    block.header.timestamp_ms - parent.timestamp_ms
+                );
+                parent = block.header;
+            }
+        }
+
+        // Transactions sent to the idle set at different moments of an interval commit at
+        // once: the mempool wakes the leader that is holding back.
+        let mut nonces = Nonces::default();
+        let mut transactions = vec![nonces.sign(
+            &actors.operator,
+            Body::Register {
+                account: actors.alice.public(),
+                name: "alice".into(),
+                role: Role::Participant,
+                assets: vec![],
+            },
+        )];
+        for amount in 1..=5 {
+            transactions.push(nonces.sign(
+                &actors.gateway,
+                Body::Deposit {
+                    account: actors.alice.public(),
+                    amount,
+                },
+            ));
+        }
+        for (round, tx) in transactions.iter().enumerate() {
+            context
+                .sleep(Duration::from_millis(700 + 90 * round as u64))
+                .await;
+            let start = context.current();
+            for app in &apps {
+                app.submit(tx.clone()).unwrap();
+            }
+            let hash = tx.hash();
+            while !apps.iter().all(|app| {
+                matches!(
+                    app.lock().status(&hash),
+                    nestgrid_node::Status::Committed { .. }
+                )
+            }) {
+                context.sleep(Duration::from_millis(5)).await;
+            }
+            let took = context.current().duration_since(start).unwrap();
+            eprintln!("transaction {round}: committed everywhere after {took:?}");
+            assert!(
+                took < Duration::from_millis(DEFAULT_EMPTY_BLOCK_INTERVAL_MS),
+                "transaction {round} took {took:?}: the leader kept holding back"
+            );
+        }
+        assert_eq!(
+            apps[0].lock().ledger().state().accounts[&actors.alice.public()].balance,
+            15
+        );
+        for handle in handles {
+            handle.abort();
+        }
+    })
 }

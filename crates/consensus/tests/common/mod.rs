@@ -168,6 +168,7 @@ impl Committee {
             skip: Duration::from_secs(4),
             fetch: Duration::from_secs(1),
             finalize_wait: Duration::from_millis(300),
+            empty_block_interval: Duration::from_millis(500),
         };
         config
     }

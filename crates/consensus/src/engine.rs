@@ -449,6 +449,25 @@ async fn deliver<E: Clock, A: Application>(
     }
 }
 
+/// The finalized block at `height` (at most the processed height) from marshal's storage, or
+/// `None` if marshal has stopped (on a storage error, say): a stopped marshal answers every
+/// query with nothing, which must not be mistaken for a lost block. Panics if a running marshal
+/// lacks the block.
+async fn stored_block(marshal: &Mailbox, height: u64) -> Option<Block> {
+    if let Some(block) = marshal
+        .get_block(Identifier::Height(Height::new(height)))
+        .await
+    {
+        return Some(block.inner().clone());
+    }
+    // A running marshal always knows its processed height (at least `height` here).
+    if marshal.get_processed().await.is_none() {
+        warn!(height, "marshal stopped while stored blocks were replayed");
+        return None;
+    }
+    panic!("consensus storage lacks finalized block {height}");
+}
+
 /// Delivery task: initialises the tip from storage, replays stored blocks the application has
 /// not applied, then applies blocks as marshal reports them.
 async fn delivery_loop<E: Clock, A: Application>(
@@ -463,12 +482,10 @@ async fn delivery_loop<E: Clock, A: Application>(
     let anchor = if start == 0 {
         Block::genesis()
     } else {
-        marshal
-            .get_block(Identifier::Height(Height::new(start)))
-            .await
-            .unwrap_or_else(|| panic!("consensus storage lacks finalized block {start}"))
-            .inner()
-            .clone()
+        let Some(block) = stored_block(&marshal, start).await else {
+            return;
+        };
+        block
     };
     {
         let mut inner = shared.inner.lock();
@@ -478,11 +495,10 @@ async fn delivery_loop<E: Clock, A: Application>(
         });
     }
     for height in start + 1..=processed {
-        let block = marshal
-            .get_block(Identifier::Height(Height::new(height)))
-            .await
-            .unwrap_or_else(|| panic!("consensus storage lacks finalized block {height}"));
-        deliver(&clock, &shared, &marshal, applied_at_start, block.inner()).await;
+        let Some(block) = stored_block(&marshal, height).await else {
+            return;
+        };
+        deliver(&clock, &shared, &marshal, applied_at_start, &block).await;
     }
     if processed > start {
         info!(from = start + 1, to = processed, "replayed stored blocks");

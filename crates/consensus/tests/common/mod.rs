@@ -41,6 +41,20 @@ pub fn seed(default: u64) -> u64 {
     seed
 }
 
+/// The seeds of a multi-seed run: `NESTGRID_SEEDS` seeds (default `default_count`) starting at
+/// `NESTGRID_SEED` (default 1). Each run should print its seed for replay.
+pub fn seeds(default_count: u64) -> Vec<u64> {
+    let first = std::env::var("NESTGRID_SEED")
+        .ok()
+        .and_then(|value| value.parse().ok())
+        .unwrap_or(1u64);
+    let count = std::env::var("NESTGRID_SEEDS")
+        .ok()
+        .and_then(|value| value.parse().ok())
+        .unwrap_or(default_count);
+    (first..first + count).collect()
+}
+
 /// A deterministic runner for `seed` that fails the test after `limit` of simulated time.
 pub fn runner(seed: u64, limit: Duration) -> deterministic::Runner {
     deterministic::Runner::new(
@@ -283,6 +297,30 @@ pub async fn start(
         })
 }
 
+/// Starts validator `index` like [`start`], but when it stops it pushes `(index, reason)` to
+/// `stopped` instead of panicking: for runs where injected storage faults stop validators on
+/// purpose.
+pub async fn start_recording_stop(
+    context: &deterministic::Context,
+    oracle: &SimOracle,
+    committee: &Committee,
+    index: usize,
+    app: ToyApp,
+    stopped: Arc<Mutex<Vec<(usize, String)>>>,
+) -> Handle<()> {
+    let channels = channels(oracle, committee, index).await;
+    let config = committee.config(index);
+    let peers = oracle.manager();
+    let blocker = oracle.control(committee.key(index));
+    context
+        .child("validator")
+        .with_attribute("index", index)
+        .spawn(move |context| async move {
+            let result = run_validator(context, config, app, channels, peers, blocker).await;
+            stopped.lock().unwrap().push((index, format!("{result:?}")));
+        })
+}
+
 /// Waits (in simulated time) until every app in `apps` reached `height`; returns the elapsed
 /// simulated time.
 pub async fn wait_for_height(
@@ -295,6 +333,22 @@ pub async fn wait_for_height(
         context.sleep(Duration::from_millis(50)).await;
     }
     context.current().duration_since(start).unwrap()
+}
+
+/// Like [`wait_for_height`], but gives up after `bound` of simulated time: `Some(elapsed)` if
+/// every app reached `height` in time, `None` if not.
+pub async fn wait_for_height_within(
+    context: &deterministic::Context,
+    apps: &[&ToyApp],
+    height: u64,
+    bound: Duration,
+) -> Option<Duration> {
+    let wait = std::pin::pin!(wait_for_height(context, apps, height));
+    let limit = std::pin::pin!(context.sleep(bound));
+    match futures::future::select(wait, limit).await {
+        futures::future::Either::Left((elapsed, _)) => Some(elapsed),
+        futures::future::Either::Right(_) => None,
+    }
 }
 
 /// Asserts the apps agree on every height they all have (all but the certificate), and

@@ -15,7 +15,7 @@ use crate::genesis::{Genesis, GenesisError};
 use crate::limits;
 use crate::state::State;
 use crate::store::{Store, StoreError};
-use crate::tx::SignedTransaction;
+use crate::tx::{SignedTransaction, signatures_valid};
 use std::path::Path;
 
 /// Why a block is not a valid next block.
@@ -182,12 +182,13 @@ impl Ledger {
         let mut state = self.state.clone();
         let mut applied = Vec::with_capacity(transactions.len());
         let mut rejected = Vec::new();
-        for tx in transactions {
+        let signatures = check_signatures(&transactions, signature_checked);
+        for (tx, signature_ok) in transactions.into_iter().zip(signatures) {
             if applied.len() == limits::TRANSACTIONS_PER_BLOCK {
                 rejected.push((tx.hash(), ResultCode::TooLarge));
                 continue;
             }
-            match apply(&mut state, &tx, signature_checked) {
+            match apply(&mut state, &tx, signature_ok) {
                 ResultCode::Ok => applied.push(tx),
                 code => rejected.push((tx.hash(), code)),
             }
@@ -351,8 +352,9 @@ impl Ledger {
     ) -> Result<State, BlockFault> {
         let height = header.height;
         let mut state = self.state.clone();
-        for (index, tx) in transactions.iter().enumerate() {
-            let code = apply(&mut state, tx, signature_checked);
+        let signatures = check_signatures(transactions, signature_checked);
+        for (index, (tx, signature_ok)) in transactions.iter().zip(signatures).enumerate() {
+            let code = apply(&mut state, tx, signature_ok);
             if code != ResultCode::Ok {
                 return Err(BlockFault {
                     height,
@@ -376,20 +378,36 @@ impl Ledger {
     }
 }
 
-/// Applies `tx`, checking its chain always and its signature unless `signature_checked` says
-/// it was checked already.
-fn apply(
-    state: &mut State,
-    tx: &SignedTransaction,
+/// Whether each transaction's signature is valid: `true` for those `signature_checked` says
+/// were checked already, the others checked together ([`signatures_valid`]).
+fn check_signatures(
+    transactions: &[SignedTransaction],
     signature_checked: &dyn Fn(&SignedTransaction) -> bool,
-) -> ResultCode {
+) -> Vec<bool> {
+    let mut valid = vec![true; transactions.len()];
+    let unchecked: Vec<usize> = (0..transactions.len())
+        .filter(|&index| !signature_checked(&transactions[index]))
+        .collect();
+    let to_check: Vec<&SignedTransaction> = unchecked
+        .iter()
+        .map(|&index| &transactions[index])
+        .collect();
+    for (index, ok) in unchecked.into_iter().zip(signatures_valid(&to_check)) {
+        valid[index] = ok;
+    }
+    valid
+}
+
+/// Applies `tx`, checking its chain; `signature_ok` is whether its signature is valid. The
+/// same result codes as [`State::apply`].
+fn apply(state: &mut State, tx: &SignedTransaction, signature_ok: bool) -> ResultCode {
     if tx.transaction.chain_id != state.chain_id {
         return ResultCode::WrongChain;
     }
-    if signature_checked(tx) {
+    if signature_ok {
         state.apply_checked(tx)
     } else {
-        state.apply(tx)
+        ResultCode::BadSignature
     }
 }
 

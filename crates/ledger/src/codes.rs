@@ -66,11 +66,14 @@ pub enum ResultCode {
     PricesExist = 24,
     /// The transaction does nothing (an empty batch).
     Empty = 25,
+    /// The key to register is not a point of the curve, or is of small order (anyone could
+    /// sign for it).
+    BadKey = 26,
 }
 
 impl ResultCode {
     /// Every code, in number order.
-    pub const ALL: [ResultCode; 26] = [
+    pub const ALL: [ResultCode; 27] = [
         ResultCode::Ok,
         ResultCode::Malformed,
         ResultCode::BadSignature,
@@ -97,6 +100,7 @@ impl ResultCode {
         ResultCode::NotAreaOperator,
         ResultCode::PricesExist,
         ResultCode::Empty,
+        ResultCode::BadKey,
     ];
 
     /// The stable number.
@@ -133,6 +137,7 @@ impl ResultCode {
             ResultCode::NotAreaOperator => "not_area_operator",
             ResultCode::PricesExist => "prices_exist",
             ResultCode::Empty => "empty",
+            ResultCode::BadKey => "bad_key",
         }
     }
 }

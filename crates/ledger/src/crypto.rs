@@ -1,9 +1,26 @@
 //! Keys, signatures, hashes and the Merkle root.
 //!
-//! Accounts are ed25519 public keys (RFC 8032, through `ed25519-dalek`, which rejects
-//! non-canonical and small-order keys in `verify_strict`). Hashes are SHA-256. Every signed or
-//! hashed message starts with a domain tag, so a signature over a transaction can never be
-//! taken for a signature over a block.
+//! Accounts are ed25519 public keys (RFC 8032). Hashes are SHA-256. Every signed or hashed
+//! message starts with a domain tag, so a signature over a transaction can never be taken for a
+//! signature over a block.
+//!
+//! # Which signatures are valid
+//!
+//! Signatures are checked by the ZIP-215 rules (<https://zips.z.cash/zip-0215>, through
+//! `ed25519-zebra`, the Zcash Foundation's implementation): `s` must be canonical, the key and
+//! `R` must be points of the curve (non-canonical encodings accepted), and the cofactored
+//! equation `[8][s]B = [8]R + [8][k]A` must hold. These rules give every signature the same
+//! answer whether it is checked alone ([`PublicKey::verify`]) or in a batch ([`verify_all`]),
+//! which is what lets validators check a block's signatures together (about twice as fast)
+//! and still always agree. RFC 8032 leaves the choice of equation open, and the strict
+//! single-signature check of `ed25519-dalek` has no batch counterpart that gives the same
+//! answers. CometBFT adopted ZIP-215 for the same reason.
+//!
+//! Every signature an RFC 8032 signer makes is valid under both. What ZIP-215 accepts in
+//! addition needs a key with a small-order component, which no honest key generation makes;
+//! a key of small order would let anyone sign for it, so such keys are refused where keys
+//! enter: [`PublicKey::is_usable`] is checked by the genesis, by registration on the ledger
+//! and by the exchange.
 
 use borsh::{BorshDeserialize, BorshSerialize};
 use ed25519_dalek::{Signer, SigningKey, VerifyingKey};
@@ -72,19 +89,76 @@ impl PublicKey {
     /// The key decompressed once, for checking many signatures by it (`None` if the bytes are
     /// not a point of the curve).
     pub fn verifier(&self) -> Option<Verifier> {
-        VerifyingKey::from_bytes(&self.0).ok().map(Verifier)
+        ed25519_zebra::VerificationKey::try_from(self.0)
+            .ok()
+            .map(Verifier)
     }
 
-    /// Checks `signature` over `domain` and `message` (strict RFC 8032 verification: no
-    /// malleable signatures, no small-order keys).
+    /// Checks `signature` over `domain` and `message` (the ZIP-215 rules of this module's
+    /// documentation; the same answer [`verify_all`] gives).
     pub fn verify(&self, domain: &[u8], message: &[u8], signature: &Signature) -> bool {
-        let Ok(key) = VerifyingKey::from_bytes(&self.0) else {
-            return false;
-        };
-        let signature = ed25519_dalek::Signature::from_bytes(&signature.0);
-        key.verify_strict(&signed_bytes(domain, message), &signature)
-            .is_ok()
+        self.verifier()
+            .is_some_and(|verifier| verifier.verify(domain, message, signature))
     }
+
+    /// Whether this key may be given an account or a role: a point of the curve that is not
+    /// of small order (anyone could sign for a key of small order). Keys made by
+    /// [`Keypair`] always are.
+    pub fn is_usable(&self) -> bool {
+        VerifyingKey::from_bytes(&self.0).is_ok_and(|key| !key.is_weak())
+    }
+}
+
+/// One signature to check with [`verify_all`].
+#[derive(Clone, Copy, Debug)]
+pub struct SignatureCheck<'a> {
+    /// The signer's key.
+    pub key: &'a PublicKey,
+    /// The domain tag the message was signed under.
+    pub domain: &'a [u8],
+    /// The message.
+    pub message: &'a [u8],
+    /// The signature.
+    pub signature: &'a Signature,
+}
+
+/// Checks many signatures at once: the answer for each is the one [`PublicKey::verify`] gives,
+/// in about half its time per signature when there are dozens or more (less again when many
+/// are by one key). All are checked together first; only if that fails is each checked alone,
+/// to find which.
+pub fn verify_all(checks: &[SignatureCheck<'_>]) -> Vec<bool> {
+    if checks.len() < 2 {
+        return checks
+            .iter()
+            .map(|check| {
+                check
+                    .key
+                    .verify(check.domain, check.message, check.signature)
+            })
+            .collect();
+    }
+    let items: Vec<ed25519_zebra::batch::Item> = checks
+        .iter()
+        .map(|check| {
+            let message = signed_bytes(check.domain, check.message);
+            ed25519_zebra::batch::Item::from((
+                ed25519_zebra::VerificationKeyBytes::from(check.key.0),
+                ed25519_zebra::Signature::from_bytes(&check.signature.0),
+                &message,
+            ))
+        })
+        .collect();
+    let mut batch = ed25519_zebra::batch::Verifier::new();
+    for item in &items {
+        batch.queue(item.clone());
+    }
+    if batch.verify(rand_core::OsRng).is_ok() {
+        return vec![true; checks.len()];
+    }
+    items
+        .into_iter()
+        .map(|item| item.verify_single().is_ok())
+        .collect()
 }
 
 impl fmt::Display for PublicKey {
@@ -172,14 +246,14 @@ impl Keypair {
 /// A public key decompressed once: checking a signature with it skips the key's
 /// decompression, a fifth of the work of a verification. Same rules as [`PublicKey::verify`].
 #[derive(Clone, Debug)]
-pub struct Verifier(VerifyingKey);
+pub struct Verifier(ed25519_zebra::VerificationKey);
 
 impl Verifier {
-    /// Checks `signature` over `domain` and `message` (strict, as [`PublicKey::verify`]).
+    /// Checks `signature` over `domain` and `message` (as [`PublicKey::verify`]).
     pub fn verify(&self, domain: &[u8], message: &[u8], signature: &Signature) -> bool {
-        let signature = ed25519_dalek::Signature::from_bytes(&signature.0);
+        let signature = ed25519_zebra::Signature::from_bytes(&signature.0);
         self.0
-            .verify_strict(&signed_bytes(domain, message), &signature)
+            .verify(&signature, &signed_bytes(domain, message))
             .is_ok()
     }
 }
@@ -320,5 +394,174 @@ mod tests {
         assert_ne!(merkle_root(&swapped), root);
         assert_ne!(merkle_root(&leaves[..4]), root);
         assert_ne!(merkle_root(&[]), merkle_root(&leaves[..1]));
+    }
+
+    /// Signatures made by hand on the curve, of the kinds the rules must tell apart.
+    mod crafted {
+        use super::super::*;
+        use curve25519_dalek::{
+            constants::{ED25519_BASEPOINT_POINT, EIGHT_TORSION},
+            edwards::EdwardsPoint,
+            scalar::Scalar,
+        };
+        use sha2::Sha512;
+
+        /// A scalar from a seed (not secret: test keys only).
+        pub fn scalar(seed: u64, label: &[u8]) -> Scalar {
+            let mut wide = [0u8; 64];
+            let hash = Sha512::new()
+                .chain_update(label)
+                .chain_update(seed.to_le_bytes())
+                .finalize();
+            wide.copy_from_slice(&hash);
+            Scalar::from_bytes_mod_order_wide(&wide)
+        }
+
+        /// A signature with secret scalar `a` under the public point `key` (which need not be
+        /// `a`·B), nonce from `seed`: `R = r·B`, `s = r + H(R, key, M)·a`.
+        pub fn sign(
+            a: Scalar,
+            key: EdwardsPoint,
+            seed: u64,
+            domain: &[u8],
+            message: &[u8],
+        ) -> (PublicKey, Signature) {
+            let r = scalar(seed, b"nonce");
+            let big_r = (r * ED25519_BASEPOINT_POINT).compress();
+            let key = key.compress();
+            let mut wide = [0u8; 64];
+            wide.copy_from_slice(
+                &Sha512::new()
+                    .chain_update(big_r.as_bytes())
+                    .chain_update(key.as_bytes())
+                    .chain_update(signed_bytes(domain, message))
+                    .finalize(),
+            );
+            let k = Scalar::from_bytes_mod_order_wide(&wide);
+            let s = r + k * a;
+            let mut signature = [0u8; 64];
+            signature[..32].copy_from_slice(big_r.as_bytes());
+            signature[32..].copy_from_slice(s.as_bytes());
+            (PublicKey(key.to_bytes()), Signature(signature))
+        }
+
+        /// A key with a small-order component, `a`·B + T, and a signature by its owner that
+        /// only the cofactored equation accepts (unless `k` happens to kill T).
+        pub fn mixed_order(seed: u64, domain: &[u8], message: &[u8]) -> (PublicKey, Signature) {
+            let a = scalar(seed, b"mixed");
+            let torsion = EIGHT_TORSION[1 + (seed % 7) as usize];
+            sign(
+                a,
+                a * ED25519_BASEPOINT_POINT + torsion,
+                seed,
+                domain,
+                message,
+            )
+        }
+
+        /// A key of small order and a "signature" anyone can make for it: `R = s·B`.
+        pub fn small_order_forgery(seed: u64) -> (PublicKey, Signature) {
+            let key = EIGHT_TORSION[(seed % 8) as usize].compress();
+            let s = scalar(seed, b"forger");
+            let mut signature = [0u8; 64];
+            signature[..32].copy_from_slice((s * ED25519_BASEPOINT_POINT).compress().as_bytes());
+            signature[32..].copy_from_slice(s.as_bytes());
+            (PublicKey(key.to_bytes()), Signature(signature))
+        }
+    }
+
+    #[test]
+    fn the_rules_accept_cofactored_signatures_and_keys_of_small_order_are_refused() {
+        let (mixed, signature) = crafted::mixed_order(3, b"tx", b"pay 5");
+        assert!(mixed.is_usable(), "a mixed-order key is not of small order");
+        assert!(
+            mixed.verify(b"tx", b"pay 5", &signature),
+            "valid under ZIP-215"
+        );
+        assert!(!mixed.verify(b"tx", b"pay 6", &signature));
+        // The same signature is not valid under the strict cofactorless rule.
+        let strict = VerifyingKey::from_bytes(&mixed.0).unwrap().verify_strict(
+            &signed_bytes(b"tx", b"pay 5"),
+            &ed25519_dalek::Signature::from_bytes(&signature.0),
+        );
+        assert!(strict.is_err());
+        for seed in 0..8 {
+            let (weak, forged) = crafted::small_order_forgery(seed);
+            assert!(!weak.is_usable(), "small-order key {seed} must be refused");
+            // Why: a forgery for a small-order key verifies, for any message.
+            assert!(weak.verify(b"tx", b"anything at all", &forged));
+        }
+        assert!(Keypair::derived(1, "honest").public().is_usable());
+        // About half of all 32-byte strings are no curve point's encoding.
+        let not_a_point = (2u8..=255)
+            .map(|y| {
+                let mut bytes = [0u8; 32];
+                bytes[0] = y;
+                PublicKey(bytes)
+            })
+            .find(|key| VerifyingKey::from_bytes(&key.0).is_err())
+            .expect("some small y is not on the curve");
+        assert!(!not_a_point.is_usable());
+        assert!(not_a_point.verifier().is_none());
+    }
+
+    /// The kinds of signatures a batch is made of in the property below.
+    fn item(kind: u8, seed: u64) -> (PublicKey, Vec<u8>, Signature) {
+        let message = format!("message {seed}").into_bytes();
+        match kind % 6 {
+            0 | 1 => {
+                let keypair = Keypair::derived(seed, "signer");
+                let signature = keypair.sign(b"tx", &message);
+                (keypair.public(), message, signature)
+            }
+            2 => {
+                // One key signing many: batches coalesce them.
+                let keypair = Keypair::derived(0, "gateway");
+                let signature = keypair.sign(b"tx", &message);
+                (keypair.public(), message, signature)
+            }
+            3 => {
+                let keypair = Keypair::derived(seed, "signer");
+                let mut signature = keypair.sign(b"tx", &message);
+                signature.0[(seed % 64) as usize] ^= 1 << (seed % 8);
+                (keypair.public(), message, signature)
+            }
+            4 => {
+                let (key, signature) = crafted::mixed_order(seed, b"tx", &message);
+                (key, message, signature)
+            }
+            _ => {
+                let (key, signature) = crafted::small_order_forgery(seed);
+                (key, message, signature)
+            }
+        }
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(256))]
+
+        /// Checking signatures together gives every one the answer it gets alone, whatever
+        /// the mix of valid, broken, mixed-order and small-order ones.
+        #[test]
+        fn checking_together_answers_as_checking_alone(
+            items in proptest::collection::vec((0u8..6, 0u64..1_000_000), 0..40),
+        ) {
+            let items: Vec<(PublicKey, Vec<u8>, Signature)> =
+                items.iter().map(|&(kind, seed)| item(kind, seed)).collect();
+            let checks: Vec<SignatureCheck<'_>> = items
+                .iter()
+                .map(|(key, message, signature)| SignatureCheck {
+                    key,
+                    domain: b"tx",
+                    message,
+                    signature,
+                })
+                .collect();
+            let alone: Vec<bool> = items
+                .iter()
+                .map(|(key, message, signature)| key.verify(b"tx", message, signature))
+                .collect();
+            proptest::prop_assert_eq!(verify_all(&checks), alone);
+        }
     }
 }

@@ -84,6 +84,16 @@ pub enum GenesisError {
         /// Position of the entry.
         index: usize,
     },
+    /// A key that is not a point of the curve, or of small order (anyone could sign for it).
+    #[error(
+        "{place}: {key} is not a usable ed25519 public key (not a curve point, or of small order)"
+    )]
+    BadKey {
+        /// Where: `validators[i]` or `authorities[i].key`.
+        place: String,
+        /// The key.
+        key: PublicKey,
+    },
 }
 
 impl Genesis {
@@ -97,12 +107,24 @@ impl Genesis {
         }
         let mut seen = BTreeSet::new();
         for (index, key) in self.validators.iter().enumerate() {
+            if !key.is_usable() {
+                return Err(GenesisError::BadKey {
+                    place: format!("validators[{index}]"),
+                    key: *key,
+                });
+            }
             if !seen.insert(*key) {
                 return Err(GenesisError::DuplicateValidator { index, key: *key });
             }
         }
         let mut seen = BTreeSet::new();
         for (index, authority) in self.authorities.iter().enumerate() {
+            if !authority.key.is_usable() {
+                return Err(GenesisError::BadKey {
+                    place: format!("authorities[{index}].key"),
+                    key: authority.key,
+                });
+            }
             if !seen.insert(authority.key) {
                 return Err(GenesisError::DuplicateAuthority {
                     index,

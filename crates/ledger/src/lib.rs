@@ -38,14 +38,17 @@ pub use block::{
 };
 pub use chain::{BlockFault, Executed, Ledger, LedgerError};
 pub use codes::ResultCode;
-pub use crypto::{Hash, KeyError, KeyFile, Keypair, PublicKey, Signature, Verifier, merkle_root};
+pub use crypto::{
+    Hash, KeyError, KeyFile, Keypair, PublicKey, Signature, SignatureCheck, Verifier, merkle_root,
+    verify_all,
+};
 pub use genesis::{Authority, Genesis, GenesisError};
 pub use solo::{Committed, NotSoleValidator, Sequencer};
 pub use state::{Account, Asset, SlotBook, State, Totals};
 pub use store::{FILE_NAME, Store, StoreError};
 pub use tx::{
     AssetSpec, BalancingPrice, Body, Delivery, Role, Roles, SignedTransaction, TX_DOMAIN,
-    TradeEntry, Transaction,
+    TradeEntry, Transaction, signatures_valid,
 };
 
 /// Limits of the ledger (STYLE 10). Over a limit a transaction fails with

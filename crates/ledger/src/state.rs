@@ -233,6 +233,9 @@ impl State {
         if self.accounts.contains_key(&account) {
             return Err(ResultCode::AccountExists);
         }
+        if !account.is_usable() {
+            return Err(ResultCode::BadKey);
+        }
         if name.len() > limits::NAME_BYTES {
             return Err(ResultCode::TooLarge);
         }

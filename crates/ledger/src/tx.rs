@@ -9,7 +9,7 @@
 //! currency, prices in micro-units per kWh. Slots count from the chain's epoch (for a
 //! simulation, the run's first slot).
 
-use crate::crypto::{Hash, Keypair, PublicKey, Signature};
+use crate::crypto::{Hash, Keypair, PublicKey, Signature, SignatureCheck, verify_all};
 use borsh::{BorshDeserialize, BorshSerialize};
 use serde::{Deserialize, Serialize};
 
@@ -296,6 +296,26 @@ impl SignedTransaction {
             .signer
             .verify(TX_DOMAIN, &bytes, &self.signature)
     }
+}
+
+/// [`SignedTransaction::signature_valid`] of many transactions, checked together: the same
+/// answers in about half the time per transaction (see [`crate::crypto`]).
+pub fn signatures_valid(transactions: &[&SignedTransaction]) -> Vec<bool> {
+    let messages: Vec<Vec<u8>> = transactions
+        .iter()
+        .map(|tx| borsh::to_vec(&tx.transaction).expect("encoding to a vector cannot fail"))
+        .collect();
+    let checks: Vec<SignatureCheck<'_>> = transactions
+        .iter()
+        .zip(&messages)
+        .map(|(tx, message)| SignatureCheck {
+            key: &tx.transaction.signer,
+            domain: TX_DOMAIN,
+            message,
+            signature: &tx.signature,
+        })
+        .collect();
+    verify_all(&checks)
 }
 
 #[cfg(test)]

@@ -284,3 +284,39 @@ fn a_sequencer_needs_the_sole_validator_key() {
     let error = Sequencer::new(ledger, keys.alice.clone()).unwrap_err();
     assert_eq!(error.validators, 1);
 }
+
+#[test]
+fn keys_of_small_order_are_refused_in_the_genesis_and_at_registration() {
+    // The identity point (y = 1): anyone can sign for it under the cofactored rules.
+    let mut identity = [0u8; 32];
+    identity[0] = 1;
+    let identity = nestgrid_ledger::PublicKey(identity);
+    let keys = keys();
+    let mut bad_genesis = genesis(&keys);
+    bad_genesis.authorities[1].key = identity;
+    let error = bad_genesis.validate().unwrap_err();
+    assert!(
+        error.to_string().starts_with("authorities[1].key: "),
+        "{error}"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let mut sequencer = build(dir.path(), &keys);
+    let register = tx(
+        &keys.operator,
+        2,
+        Body::Register {
+            account: identity,
+            name: "nobody".into(),
+            role: Role::Participant,
+            assets: vec![],
+        },
+    );
+    let committed = sequencer
+        .commit(vec![register.clone()], 9_000, &VotesOnly)
+        .unwrap();
+    assert_eq!(
+        committed.rejected,
+        vec![(register.hash(), ResultCode::BadKey)]
+    );
+    assert!(!sequencer.ledger().state().accounts.contains_key(&identity));
+}

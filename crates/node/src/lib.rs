@@ -165,7 +165,8 @@ pub enum Status {
 #[derive(Debug)]
 pub struct Shared {
     ledger: Ledger,
-    mempool: VecDeque<SignedTransaction>,
+    /// Waiting transactions in arrival order, each with its hash.
+    mempool: VecDeque<(Hash, SignedTransaction)>,
     /// Transactions in the mempool, whose signatures were checked when they entered it.
     waiting: HashSet<Hash>,
     /// Verified or proposed next blocks by payload hash, executed once.
@@ -202,7 +203,13 @@ impl Shared {
     /// Adds a transaction to the mempool after the checks that need no state and a nonce
     /// check against the committed state.
     pub fn submit(&mut self, tx: SignedTransaction) -> Result<Hash, Refused> {
-        let hash = tx.hash();
+        let checked = Checked::new(self.ledger.genesis().chain_id.as_str(), tx)?;
+        self.submit_checked(checked)
+    }
+
+    /// [`Shared::submit`] for a transaction whose chain and signature were checked already.
+    pub fn submit_checked(&mut self, checked: Checked) -> Result<Hash, Refused> {
+        let Checked { hash, tx } = checked;
         if self.waiting.contains(&hash) {
             return Err(Refused::Duplicate);
         }
@@ -210,16 +217,12 @@ impl Shared {
             return Err(Refused::Full);
         }
         let state = self.ledger.state();
-        match state.check_stateless(&tx) {
-            ResultCode::Ok => {}
-            code => return Err(Refused::Invalid(code)),
-        }
         if tx.transaction.nonce < state.next_nonce(&tx.transaction.signer) {
             return Err(Refused::Invalid(ResultCode::StaleNonce));
         }
         self.waiting.insert(hash);
         self.status.insert(hash, Status::Pending);
-        self.mempool.push_back(tx);
+        self.mempool.push_back((hash, tx));
         self.work.notify();
         Ok(hash)
     }
@@ -233,7 +236,32 @@ impl Shared {
         self.mempool
             .iter()
             .take(self.max_block_transactions)
-            .any(|tx| tx.transaction.nonce == state.next_nonce(&tx.transaction.signer))
+            .any(|(_, tx)| tx.transaction.nonce == state.next_nonce(&tx.transaction.signer))
+    }
+}
+
+/// A transaction whose chain and signature were checked, with its hash: what
+/// [`Shared::submit_checked`] takes. Checking costs most of a submission (the signature), and
+/// needs neither the ledger nor its lock, so a batch is checked before the lock is taken.
+#[derive(Debug, Clone)]
+pub struct Checked {
+    hash: Hash,
+    tx: SignedTransaction,
+}
+
+impl Checked {
+    /// Checks `tx` for the chain `chain_id`: the checks of [`nestgrid_ledger::State::check_stateless`].
+    pub fn new(chain_id: &str, tx: SignedTransaction) -> Result<Checked, Refused> {
+        if tx.transaction.chain_id != chain_id {
+            return Err(Refused::Invalid(ResultCode::WrongChain));
+        }
+        if !tx.signature_valid() {
+            return Err(Refused::Invalid(ResultCode::BadSignature));
+        }
+        Ok(Checked {
+            hash: tx.hash(),
+            tx,
+        })
     }
 }
 
@@ -241,12 +269,15 @@ impl Shared {
 #[derive(Debug, Clone)]
 pub struct LedgerApp {
     shared: Arc<Mutex<Shared>>,
+    /// The ledger's chain id (fixed by its genesis), for checks made without the lock.
+    chain_id: Arc<str>,
 }
 
 impl LedgerApp {
     /// An application over `ledger`, proposing at most `max_block_transactions` per block.
     pub fn new(ledger: Ledger, max_block_transactions: usize) -> LedgerApp {
         LedgerApp {
+            chain_id: ledger.genesis().chain_id.as_str().into(),
             shared: Arc::new(Mutex::new(Shared {
                 ledger,
                 mempool: VecDeque::new(),
@@ -268,7 +299,37 @@ impl LedgerApp {
 
     /// Submits a transaction to this validator's mempool.
     pub fn submit(&self, tx: SignedTransaction) -> Result<Hash, Refused> {
-        self.lock().submit(tx)
+        let checked = Checked::new(&self.chain_id, tx)?;
+        self.lock().submit_checked(checked)
+    }
+
+    /// Submits transactions in order: their signatures are checked first, together
+    /// ([`nestgrid_ledger::signatures_valid`]) and without holding the ledger (so the consensus
+    /// is not kept waiting), then they enter the mempool under one lock. One answer per transaction, as [`LedgerApp::submit`] would give.
+    pub fn submit_all(&self, transactions: Vec<SignedTransaction>) -> Vec<Result<Hash, Refused>> {
+        let refs: Vec<&SignedTransaction> = transactions.iter().collect();
+        let signatures = nestgrid_ledger::signatures_valid(&refs);
+        let checked: Vec<Result<Checked, Refused>> = transactions
+            .into_iter()
+            .zip(signatures)
+            .map(|(tx, signature_ok)| {
+                if tx.transaction.chain_id != *self.chain_id {
+                    Err(Refused::Invalid(ResultCode::WrongChain))
+                } else if !signature_ok {
+                    Err(Refused::Invalid(ResultCode::BadSignature))
+                } else {
+                    Ok(Checked {
+                        hash: tx.hash(),
+                        tx,
+                    })
+                }
+            })
+            .collect();
+        let mut shared = self.lock();
+        checked
+            .into_iter()
+            .map(|checked| shared.submit_checked(checked?))
+            .collect()
     }
 }
 
@@ -293,12 +354,16 @@ impl Application for LedgerApp {
         let mut shared = self.lock();
         assert_eq!(height, shared.ledger.height() + 1, "proposing on the tip");
         let count = shared.mempool.len().min(shared.max_block_transactions);
-        let candidates: Vec<SignedTransaction> =
-            shared.mempool.iter().take(count).cloned().collect();
-        let waiting = &shared.waiting;
+        // Every transaction in the mempool had its signature checked when it entered it.
+        let candidates: Vec<SignedTransaction> = shared
+            .mempool
+            .iter()
+            .take(count)
+            .map(|(_, tx)| tx.clone())
+            .collect();
         let executed = shared
             .ledger
-            .execute_prechecked(candidates, timestamp_ms, &|tx| waiting.contains(&tx.hash()));
+            .execute_prechecked(candidates, timestamp_ms, &|_| true);
         for (hash, code) in &executed.rejected {
             // A nonce ahead of its time may become valid; anything else never will.
             if *code != ResultCode::FutureNonce {
@@ -308,7 +373,7 @@ impl Application for LedgerApp {
         }
         let shared = &mut *shared;
         let waiting = &shared.waiting;
-        shared.mempool.retain(|tx| waiting.contains(&tx.hash()));
+        shared.mempool.retain(|(hash, _)| waiting.contains(hash));
         let payload = Proposal {
             header: executed.header.clone(),
             transactions: executed.transactions.clone(),
@@ -396,6 +461,6 @@ impl Application for LedgerApp {
             shared.status.insert(*hash, Status::Committed { height });
         }
         let included: HashSet<Hash> = included.into_iter().collect();
-        shared.mempool.retain(|tx| !included.contains(&tx.hash()));
+        shared.mempool.retain(|(hash, _)| !included.contains(hash));
     }
 }

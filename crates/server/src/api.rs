@@ -786,6 +786,11 @@ async fn register(
         let request: RegisterBody = decode(&body)?;
         let key = PublicKey::from_hex(&request.public_key)
             .map_err(|error| unprocessable(format!("public_key: {error}")))?;
+        if !key.is_usable() {
+            return Err(unprocessable(
+                "public_key: not a usable ed25519 public key (not a curve point, or of small order)",
+            ));
+        }
         if request.name.trim().is_empty() || request.name.len() > 200 {
             return Err(unprocessable("name: must be 1 to 200 characters"));
         }

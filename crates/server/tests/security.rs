@@ -43,6 +43,7 @@ struct Exchange {
     alice_key: Keypair,
     bob: Client,
     auditor: Client,
+    operator: Client,
     slot: u32,
     alices_tender: u64,
 }
@@ -73,6 +74,7 @@ async fn exchange(limits: Limits) -> Exchange {
         alices_tender: placed.body["tenders"][0]["id"].as_u64().unwrap(),
         auditor: Client::new(&url, Some(key(dir.path(), Role::Auditor))),
         bob: Client::new(&url, Some(bob_key)),
+        operator: Client::new(&url, Some(operator)),
         alice,
         alice_key,
         url,
@@ -332,6 +334,23 @@ async fn roles_and_ownership_are_enforced() {
                 "POST",
                 "/v1/grid/events",
                 Some(&json!({ "area": "Exchange/Street", "action": "island" })),
+            )
+            .await
+            .unwrap()
+    })
+    .await;
+    // Not even the operator registers a key of small order (anyone could sign for it).
+    let mut identity = [0u8; 32];
+    identity[0] = 1;
+    refused(&ex, 422, async {
+        ex.operator
+            .send(
+                "POST",
+                "/v1/participants",
+                Some(&json!({
+                    "public_key": nestgrid_ledger::PublicKey(identity).to_hex(),
+                    "name": "anyone", "assets": [],
+                })),
             )
             .await
             .unwrap()

@@ -59,7 +59,7 @@ enum Command {
         #[arg(long)]
         seed: Option<u64>,
         /// Clearing mechanism for every area, overriding the scenario
-        /// (pay-as-offer, pay-as-bid, pay-as-clear, huang, trade-reduction).
+        /// (pay-as-offer, pay-as-bid, pay-as-clear, huang, trade-reduction, curve).
         #[arg(long, value_parser = parse_mechanism)]
         mechanism: Option<Mechanism>,
         /// Do not write trades.csv (large for big scenarios; an old one in --out is removed);

@@ -16,6 +16,7 @@
 //! | `GET /v1/headers/{height}` | the block's header and its certificate's kind |
 //! | `GET /v1/genesis` | the genesis file |
 //! | `GET /v1/blocks/{height}` | signed, by an auditor or a validator: the block's canonical bytes |
+//! | `GET /v1/blocks?from=H&count=N` | signed, as above: blocks `H` to `H + N - 1` (at most 1,000, or fewer up to the head or past 8 MiB), each as a 4-byte little-endian length and its canonical bytes |
 //! | `GET /v1/accounts/{key}` | signed, by the account's own key, an auditor or a validator: balance, locked money, tokens, nonce, roles, assets |
 //!
 //! Signed reads are described in [`reads`].
@@ -213,6 +214,7 @@ pub fn router(app: LedgerApp) -> Router {
         .route("/v1/transactions/{hash}", get(status))
         .route("/v1/head", get(head))
         .route("/v1/headers/{height}", get(reads::header_of))
+        .route("/v1/blocks", get(reads::blocks))
         .route("/v1/blocks/{height}", get(reads::block))
         .route("/v1/accounts/{key}", get(reads::account))
         .route("/v1/genesis", get(genesis))

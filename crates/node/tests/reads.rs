@@ -381,6 +381,43 @@ fn reads_by_role_over_http() {
     )
     .refused(404, "a block not committed yet");
 
+    // Ranges: the same blocks in one answer, cut at the head; refused to a participant.
+    let range = |from: u64, count: u64| format!("/v1/blocks?from={from}&count={count}");
+    let path = range(1, 1_000);
+    let answer = get(&api, &path, &signed(&auditor, &path));
+    assert_eq!(answer.status, 200, "{}", answer.text());
+    let parts = nestgrid_node::process::split_batch(&answer.body).unwrap();
+    assert!(
+        parts.len() as u64 >= top,
+        "{} blocks up to the head",
+        parts.len()
+    );
+    for (index, part) in parts.iter().enumerate().take(top as usize) {
+        let block = Block::from_bytes(part).unwrap();
+        assert_eq!(block.header.height, index as u64 + 1);
+        assert_eq!(headers[index]["hash"], block.header.hash().to_hex());
+    }
+    let path = range(2, 2);
+    let answer = get(&api, &path, &signed(&auditor, &path));
+    let parts = nestgrid_node::process::split_batch(&answer.body).unwrap();
+    let heights: Vec<u64> = parts
+        .iter()
+        .map(|part| Block::from_bytes(part).unwrap().header.height)
+        .collect();
+    assert_eq!(heights, [2, 3]);
+    let path = range(999_999_999, 5);
+    let answer = get(&api, &path, &signed(&auditor, &path));
+    assert_eq!(
+        (answer.status, answer.body.len()),
+        (200, 0),
+        "above the head"
+    );
+    for path in [range(1, 0), range(1, 1_001), range(0, 1)] {
+        get(&api, &path, &signed(&auditor, &path)).refused(400, &path);
+    }
+    let path = range(1, 10);
+    get(&api, &path, &signed(&alice, &path)).refused(403, "Alice reads a range of blocks");
+
     // `nestgrid-node verify --url` reads the chain with the auditor's key, and says what is
     // wrong without one.
     let alice_file = dir.path().join("alice.key");

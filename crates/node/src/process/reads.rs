@@ -28,6 +28,13 @@ use std::time::Duration;
 /// Signed reads a key may make per second on one validator.
 pub const READS_PER_SECOND: u32 = 1_000;
 
+/// Most blocks one `GET /v1/blocks?from=&count=` answers.
+pub const BLOCKS_PER_READ: u64 = 1_000;
+
+/// An answer of `GET /v1/blocks?from=&count=` stops after the block that takes it past this
+/// many bytes (it always holds at least one block).
+pub const BLOCK_READ_BYTES: usize = 8 << 20;
+
 /// The API's state: the validator and the nonces of signed reads.
 #[derive(Clone)]
 pub struct Api {
@@ -237,6 +244,112 @@ pub async fn header_of(State(app): State<LedgerApp>, UrlPath(height): UrlPath<St
     .into_response()
 }
 
+/// Authenticates a read of whole blocks: an auditor's or a validator's.
+fn block_reader(
+    api: &Api,
+    method: &Method,
+    uri: &OriginalUri,
+    headers: &HeaderMap,
+) -> Result<(), Refusal> {
+    let reader = authenticate(api, method, uri, headers)?;
+    if !reads_everything(reader.roles) {
+        return Err(Refusal::new(
+            StatusCode::FORBIDDEN,
+            "not allowed",
+            format!(
+                "key {} may not read whole blocks, which hold everyone's transactions: an \
+                 auditor's or a validator's key may; anyone may read /v1/headers/{{height}}",
+                reader.key
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// The query of `GET /v1/blocks`.
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BlockRange {
+    /// First height.
+    from: String,
+    /// How many blocks at most.
+    count: String,
+}
+
+/// `GET /v1/blocks?from=H&count=N`: blocks `H`, `H + 1`, … for an auditor or a validator, each
+/// as a 4-byte little-endian length and its canonical bytes (the batch format of
+/// `POST /v1/transactions/batch`). At most [`BLOCKS_PER_READ`], and it stops after the block
+/// that passes [`BLOCK_READ_BYTES`] or at the head; an empty answer means `H` is above the
+/// head.
+pub async fn blocks(
+    State(api): State<Api>,
+    method: Method,
+    uri: OriginalUri,
+    headers: HeaderMap,
+    query: Result<axum::extract::Query<BlockRange>, axum::extract::rejection::QueryRejection>,
+) -> Response {
+    if let Err(refusal) = block_reader(&api, &method, &uri, &headers) {
+        return refusal.into_response();
+    }
+    let range = match query {
+        Ok(axum::extract::Query(range)) => range,
+        Err(rejection) => {
+            return problem(
+                StatusCode::BAD_REQUEST,
+                "bad range",
+                format!("{rejection}: give ?from=HEIGHT&count=N"),
+            );
+        }
+    };
+    let from = match parse_height(&range.from) {
+        Ok(from) if from >= 1 => from,
+        Ok(_) => {
+            return problem(
+                StatusCode::BAD_REQUEST,
+                "bad height",
+                "from: the first block is at height 1".into(),
+            );
+        }
+        Err(refusal) => return refusal.into_response(),
+    };
+    let count = match range.count.parse::<u64>() {
+        Ok(count) if (1..=BLOCKS_PER_READ).contains(&count) => count,
+        _ => {
+            return problem(
+                StatusCode::BAD_REQUEST,
+                "bad count",
+                format!("count: a whole number from 1 to {BLOCKS_PER_READ}"),
+            );
+        }
+    };
+    let mut body = Vec::new();
+    let app = api.app.lock();
+    let ledger = app.ledger();
+    let last = ledger.height().min(from.saturating_add(count - 1));
+    for height in from..=last {
+        match ledger.block(height) {
+            Ok(Some(block)) => {
+                let bytes = block.to_bytes();
+                body.extend_from_slice(&(bytes.len() as u32).to_le_bytes());
+                body.extend_from_slice(&bytes);
+            }
+            Ok(None) => break,
+            Err(error) => {
+                return problem(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "storage error",
+                    error.to_string(),
+                );
+            }
+        }
+        if body.len() > BLOCK_READ_BYTES {
+            break;
+        }
+    }
+    drop(app);
+    ([(header::CONTENT_TYPE, "application/octet-stream")], body).into_response()
+}
+
 /// `GET /v1/blocks/{height}`: a whole block's canonical bytes, for an auditor or a validator.
 pub async fn block(
     State(api): State<Api>,
@@ -245,20 +358,8 @@ pub async fn block(
     headers: HeaderMap,
     UrlPath(height): UrlPath<String>,
 ) -> Response {
-    let reader = match authenticate(&api, &method, &uri, &headers) {
-        Ok(reader) => reader,
-        Err(refusal) => return refusal.into_response(),
-    };
-    if !reads_everything(reader.roles) {
-        return problem(
-            StatusCode::FORBIDDEN,
-            "not allowed",
-            format!(
-                "key {} may not read whole blocks, which hold everyone's transactions: an \
-                 auditor's or a validator's key may; anyone may read /v1/headers/{{height}}",
-                reader.key
-            ),
-        );
+    if let Err(refusal) = block_reader(&api, &method, &uri, &headers) {
+        return refusal.into_response();
     }
     match parse_height(&height).and_then(|height| stored_block(&api.app, height)) {
         Ok(block) => (
@@ -474,6 +575,22 @@ impl Client {
         Block::from_bytes(&bytes).map_err(|e| format!("{}/v1/blocks/{height}: {e}", self.url))
     }
 
+    /// Whole blocks from `from` on, at most `count` in one request (fewer when they are large
+    /// or the head is near; none when `from` is above the head).
+    pub fn blocks(&self, from: u64, count: u64) -> Result<Vec<Block>, String> {
+        let path = format!("/v1/blocks?from={from}&count={count}");
+        let bytes = self.get(&path)?;
+        let parts = super::split_batch(&bytes).map_err(|e| format!("{}{path}: {e}", self.url))?;
+        parts
+            .into_iter()
+            .enumerate()
+            .map(|(index, part)| {
+                Block::from_bytes(part)
+                    .map_err(|e| format!("{}{path}: block {}: {e}", self.url, from + index as u64))
+            })
+            .collect()
+    }
+
     /// Checks that the client's key may read whole blocks here, with a message that says what
     /// to do when it may not.
     pub fn require_reader_of_blocks(&self) -> Result<(), String> {
@@ -535,10 +652,35 @@ pub fn verify_url(
     client.require_reader_of_blocks().map_err(cannot_read)?;
     let genesis = client.genesis().map_err(cannot_read)?;
     let top = client.height().map_err(cannot_read)?;
-    let blocks = (1..=top).map(|height| {
-        client
-            .block(height)
-            .map_err(|reason| VerifyError::Audit { height, reason })
+    // Read in ranges, one request per range, while the replay goes on.
+    let mut next = 1u64;
+    let mut pending = std::collections::VecDeque::new();
+    let blocks = std::iter::from_fn(move || {
+        if pending.is_empty() && next <= top {
+            let count = (top - next + 1).min(BLOCKS_PER_READ);
+            match client.blocks(next, count) {
+                Ok(read) if !read.is_empty() => {
+                    next += read.len() as u64;
+                    pending.extend(read.into_iter().map(Ok));
+                }
+                Ok(_) => {
+                    let height = next;
+                    next = top + 1;
+                    return Some(Err(VerifyError::Audit {
+                        height,
+                        reason: format!(
+                            "the validator has no block {height}, below its head {top}"
+                        ),
+                    }));
+                }
+                Err(reason) => {
+                    let height = next;
+                    next = top + 1;
+                    return Some(Err(VerifyError::Audit { height, reason }));
+                }
+            }
+        }
+        pending.pop_front()
     });
     nestgrid_ledger::verify::replay(genesis, blocks, &crate::ConsensusCertificates)
         .map_err(|error| format!("{url} does not verify: {error}"))

@@ -6,7 +6,9 @@
 mod support;
 
 use nestgrid_ledger::request::{self, READ_DOMAIN};
-use nestgrid_ledger::{AssetSpec, Block, Body, Genesis, KeyFile, Keypair, PublicKey, Role};
+use nestgrid_ledger::{
+    AssetSpec, Block, Body, Genesis, KeyFile, Keypair, PublicKey, Role, TradeEntry,
+};
 use nestgrid_node::process::reads::{new_nonce, now_ms};
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -464,4 +466,44 @@ fn reads_by_role_over_http() {
         serde_json::from_str::<Value>(&stdout).unwrap()["balance"],
         500
     );
+
+    // Trades of a slot not settled yet: each participant sees its own side of them.
+    let market = key(dir.path(), "market");
+    let trade = signer.sign(
+        &market,
+        Body::RecordTrades {
+            slot: 7,
+            trades: vec![TradeEntry {
+                trade_id: 41,
+                buyer_asset: 2,
+                seller_asset: 1,
+                energy_mwh: 1_500,
+                buyer_amount: 300,
+                seller_amount: 300,
+                fees: vec![],
+                surplus: None,
+            }],
+        },
+    );
+    for index in 0..VALIDATORS {
+        assert_eq!(net.submit(index, &trade), Some(202));
+    }
+    let hash = trade.hash();
+    net.wait("trade committed", Duration::from_secs(60), || {
+        net.committed(0, &hash)
+    });
+    let alice_now = get(&api, &alice_path, &signed(&alice, &alice_path)).json();
+    assert_eq!(
+        alice_now["open_trades"],
+        serde_json::json!([{ "slot": 7, "trade_id": 41, "side": "sell", "asset": 1,
+            "energy_mwh": 1_500, "amount": 300 }])
+    );
+    let bob_now = get(&api, &bob_path, &signed(&auditor, &bob_path)).json();
+    assert_eq!(bob_now["open_trades"][0]["side"], "buy");
+    assert_eq!(bob_now["open_trades"].as_array().unwrap().len(), 1);
+    assert_eq!(
+        (bob_now["balance"].clone(), bob_now["locked"].clone()),
+        (200.into(), 300.into())
+    );
+    assert_eq!(alice_now["open_deliveries"], serde_json::json!([]));
 }

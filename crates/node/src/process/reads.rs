@@ -427,6 +427,45 @@ pub async fn account(
             })
         })
         .collect();
+    // What the account's assets traded and delivered in the slots not settled yet; once a
+    // slot is settled its outcome is in the balances and tokens.
+    let own = |asset: &u32| {
+        state
+            .assets
+            .get(asset)
+            .is_some_and(|asset| asset.owner == account)
+    };
+    let mut open_trades = Vec::new();
+    let mut open_deliveries = Vec::new();
+    for (slot, book) in &state.slots {
+        for trade in &book.trades {
+            for (side, asset, amount) in [
+                ("buy", trade.buyer_asset, trade.buyer_amount),
+                ("sell", trade.seller_asset, trade.seller_amount),
+            ] {
+                if own(&asset) {
+                    open_trades.push(serde_json::json!({
+                        "slot": slot,
+                        "trade_id": trade.trade_id,
+                        "side": side,
+                        "asset": asset,
+                        "energy_mwh": trade.energy_mwh,
+                        "amount": amount,
+                    }));
+                }
+            }
+        }
+        for (asset, (energy_in, energy_out)) in &book.deliveries {
+            if own(asset) {
+                open_deliveries.push(serde_json::json!({
+                    "slot": slot,
+                    "asset": asset,
+                    "energy_in_mwh": energy_in,
+                    "energy_out_mwh": energy_out,
+                }));
+            }
+        }
+    }
     axum::Json(serde_json::json!({
         "account": account.to_hex(),
         "height": ledger.height(),
@@ -439,6 +478,8 @@ pub async fn account(
         "tokens_mwh": entry.tokens_mwh,
         "tokens_minted_mwh": entry.tokens_minted_mwh,
         "assets": assets,
+        "open_trades": open_trades,
+        "open_deliveries": open_deliveries,
     }))
     .into_response()
 }

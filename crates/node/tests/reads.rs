@@ -399,6 +399,9 @@ fn reads_by_role_over_http() {
         assert_eq!(block.header.height, index as u64 + 1);
         assert_eq!(headers[index]["hash"], block.header.hash().to_hex());
     }
+    net.wait("three blocks", Duration::from_secs(60), || {
+        net.head(0).is_some_and(|height| height >= 3)
+    });
     let path = range(2, 2);
     let answer = get(&api, &path, &signed(&auditor, &path));
     let parts = nestgrid_node::process::split_batch(&answer.body).unwrap();

@@ -14,7 +14,7 @@
 //! which is what lets validators check a block's signatures together (about twice as fast)
 //! and still always agree. RFC 8032 leaves the choice of equation open, and the strict
 //! single-signature check of `ed25519-dalek` has no batch counterpart that gives the same
-//! answers. CometBFT adopted ZIP-215 for the same reason.
+//! answers. Tendermint (now CometBFT) adopted ZIP-215 for the same reason (its RFC 003).
 //!
 //! Every signature an RFC 8032 signer makes is valid under both. What ZIP-215 accepts in
 //! addition needs a key with a small-order component, which no honest key generation makes;

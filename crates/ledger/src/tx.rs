@@ -299,7 +299,7 @@ impl SignedTransaction {
 }
 
 /// [`SignedTransaction::signature_valid`] of many transactions, checked together: the same
-/// answers in about half the time per transaction (see [`crate::crypto`]).
+/// answers in about half the time per transaction (see [`crate::verify_all`]).
 pub fn signatures_valid(transactions: &[&SignedTransaction]) -> Vec<bool> {
     let messages: Vec<Vec<u8>> = transactions
         .iter()

@@ -137,7 +137,7 @@ pub struct Check<'a> {
 /// Checks a request's headers, timestamp and signature (not its nonce: see
 /// [`Nonces::admit`]). `verifier` gives the decompressed key (a cache: see
 /// [`Nonces::verifier`]; `&PublicKey::verifier` computes it each time). Returns the key and the
-/// nonce.
+/// nonce. The same as [`parse`] followed by [`Signed::verify`].
 pub fn verify(
     received: &Received,
     check: Check,
@@ -146,6 +146,54 @@ pub fn verify(
     body: &[u8],
     verifier: &dyn Fn(&PublicKey) -> Option<Verifier>,
 ) -> Result<(PublicKey, String), AuthError> {
+    parse(received, check.now_ms, check.window_ms, method, path, body)?
+        .verify(check.domain, verifier)
+}
+
+/// A request that passed every check of [`verify`] but the signature's: what remains is to
+/// check `signature` by `key` over `message` under the service's domain tag (alone with
+/// [`Signed::verify`], or with others through [`crate::verify_all`], which gives the same
+/// answer).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Signed {
+    /// The signer's key (not yet known to be a point of the curve).
+    pub key: PublicKey,
+    /// The nonce.
+    pub nonce: String,
+    /// The message the signature must cover ([`message`]), without the domain tag.
+    pub message: Vec<u8>,
+    /// The signature.
+    pub signature: Signature,
+}
+
+impl Signed {
+    /// Checks the signature under `domain` with the decompressed key from `verifier`; returns
+    /// the key and the nonce, or [`AuthError::BadSignature`].
+    pub fn verify(
+        self,
+        domain: &[u8],
+        verifier: &dyn Fn(&PublicKey) -> Option<Verifier>,
+    ) -> Result<(PublicKey, String), AuthError> {
+        let valid = verifier(&self.key)
+            .is_some_and(|verifier| verifier.verify(domain, &self.message, &self.signature));
+        if !valid {
+            return Err(AuthError::BadSignature);
+        }
+        Ok((self.key, self.nonce))
+    }
+}
+
+/// Checks a request's headers and its timestamp against `now_ms` and `window_ms`, in the order
+/// and with the answers of [`verify`], and builds the message its signature must cover; does
+/// not check the signature.
+pub fn parse(
+    received: &Received,
+    now_ms: i64,
+    window_ms: i64,
+    method: &str,
+    path: &str,
+    body: &[u8],
+) -> Result<Signed, AuthError> {
     let key = received.key.ok_or(AuthError::Missing(KEY))?;
     let timestamp = received.timestamp.ok_or(AuthError::Missing(TIMESTAMP))?;
     let nonce = received.nonce.ok_or(AuthError::Missing(NONCE))?;
@@ -176,24 +224,19 @@ pub fn verify(
             problem: "is not an ed25519 signature (128 hex digits)",
         });
     }
-    let skew = timestamp.saturating_sub(check.now_ms);
-    if skew.unsigned_abs() > check.window_ms.unsigned_abs() {
+    let skew = timestamp.saturating_sub(now_ms);
+    if skew.unsigned_abs() > window_ms.unsigned_abs() {
         return Err(AuthError::Stale {
             skew_ms: skew,
-            window_ms: check.window_ms,
+            window_ms,
         });
     }
-    let valid = verifier(&key).is_some_and(|verifier| {
-        verifier.verify(
-            check.domain,
-            &message(method, path, timestamp, nonce, body),
-            &Signature(bytes),
-        )
-    });
-    if !valid {
-        return Err(AuthError::BadSignature);
-    }
-    Ok((key, nonce.to_string()))
+    Ok(Signed {
+        key,
+        nonce: nonce.to_string(),
+        message: message(method, path, timestamp, nonce, body),
+        signature: Signature(bytes),
+    })
 }
 
 /// What a key did recently: its nonces inside the window and its request budget.
@@ -424,6 +467,120 @@ mod tests {
         );
         assert!(Received::default().is_anonymous());
         assert!(!missing.is_anonymous());
+    }
+
+    #[test]
+    fn parse_checks_everything_but_the_signature_and_verify_is_parse_then_check() {
+        let keypair = Keypair::derived(1, "agent");
+        let other = Keypair::derived(2, "agent");
+        let headers = sign(
+            &keypair,
+            READ_DOMAIN,
+            "POST",
+            "/v1/x?a=1",
+            b"{}",
+            1_000,
+            "nonce-0001",
+        );
+        let signed = parse(
+            &received(&headers),
+            1_500,
+            WINDOW_MS,
+            "POST",
+            "/v1/x?a=1",
+            b"{}",
+        )
+        .expect("a well-formed request in the window parses");
+        assert_eq!(signed.key, keypair.public());
+        assert_eq!(signed.nonce, "nonce-0001");
+        assert_eq!(
+            signed.message,
+            message("POST", "/v1/x?a=1", 1_000, "nonce-0001", b"{}")
+        );
+        assert_eq!(hex::encode(signed.signature.0), headers[3].1);
+        assert_eq!(
+            signed.clone().verify(READ_DOMAIN, &PublicKey::verifier),
+            Ok((keypair.public(), "nonce-0001".to_string()))
+        );
+        assert_eq!(
+            signed
+                .clone()
+                .verify(b"nestgrid-api-v1", &PublicKey::verifier),
+            Err(AuthError::BadSignature)
+        );
+        // A signature by another key parses (the signature is not checked) but does not verify,
+        // alone or in a batch, where the good one still does.
+        let mut forged = headers.clone();
+        forged[3].1 = sign(
+            &other,
+            READ_DOMAIN,
+            "POST",
+            "/v1/x?a=1",
+            b"{}",
+            1_000,
+            "nonce-0001",
+        )[3]
+        .1
+        .clone();
+        let bad = parse(
+            &received(&forged),
+            1_500,
+            WINDOW_MS,
+            "POST",
+            "/v1/x?a=1",
+            b"{}",
+        )
+        .expect("the headers are well formed");
+        assert_eq!(
+            bad.clone().verify(READ_DOMAIN, &PublicKey::verifier),
+            Err(AuthError::BadSignature)
+        );
+        let checks: Vec<crate::SignatureCheck> = [&signed, &bad, &signed]
+            .iter()
+            .map(|signed| crate::SignatureCheck {
+                key: &signed.key,
+                domain: READ_DOMAIN,
+                message: &signed.message,
+                signature: &signed.signature,
+            })
+            .collect();
+        assert_eq!(crate::verify_all(&checks), vec![true, false, true]);
+        // Every refusal before the signature is the one `verify` gives, in the same order.
+        let mut cases: Vec<[(&'static str, String); 4]> = Vec::new();
+        for (index, bad_value) in ["abc", "soon", "short", "zz"].into_iter().enumerate() {
+            let mut case = forged.clone();
+            case[index].1 = bad_value.to_string();
+            cases.push(case);
+        }
+        let mut stale = headers.clone();
+        stale[1].1 = (1_500 + WINDOW_MS + 1).to_string();
+        cases.push(stale);
+        for case in &cases {
+            let parsed = parse(
+                &received(case),
+                1_500,
+                WINDOW_MS,
+                "POST",
+                "/v1/x?a=1",
+                b"{}",
+            );
+            let verified = verify(
+                &received(case),
+                check(READ_DOMAIN, 1_500),
+                "POST",
+                "/v1/x?a=1",
+                b"{}",
+                &PublicKey::verifier,
+            );
+            assert!(parsed.is_err(), "{case:?}");
+            assert_eq!(parsed.err(), verified.err(), "{case:?}");
+        }
+        let mut missing = received(&headers);
+        missing.signature = None;
+        assert_eq!(
+            parse(&missing, 1_500, WINDOW_MS, "POST", "/v1/x?a=1", b"{}"),
+            Err(AuthError::Missing(SIGNATURE))
+        );
     }
 
     #[test]

@@ -179,7 +179,7 @@ struct Caller {
 }
 
 /// Checks a signed request: signature, time window, nonce, rate, registration.
-fn authenticate(
+async fn authenticate(
     app: &Shared,
     method: &Method,
     uri: &Uri,
@@ -197,14 +197,15 @@ fn authenticate(
         .path_and_query()
         .map(|path| path.as_str())
         .unwrap_or("/");
-    authenticate_received(app, &received, method, path, body)
+    authenticate_received(app, &received, method, path, body).await
 }
 
 /// Checks a signature given in `received` over `method`, `path` and `body`, then the nonce,
-/// the rate and the registration.
-fn authenticate_received(
+/// the rate and the registration. The headers and the time window are checked here, the
+/// signature itself on the signature thread (with the others waiting at that moment).
+async fn authenticate_received(
     app: &Shared,
-    received: &Received,
+    received: &Received<'_>,
     method: &Method,
     path: &str,
     body: &[u8],
@@ -212,16 +213,34 @@ fn authenticate_received(
     let now = auth::now_ms();
     let unauthorized =
         |error: AuthError| Problem::new(401, "not authenticated", auth::describe(&error));
-    let (key, nonce) = auth::verify_with(
+    let signed = auth::parse(
         received,
         method.as_str(),
         path,
         body,
         now,
         auth::DEFAULT_WINDOW_MS,
-        &|key| app.nonces.verifier(key),
     )
     .map_err(unauthorized)?;
+    // A key that is not a point of the curve has no valid signature.
+    let valid = match app.nonces.verifier(&signed.key) {
+        Some(verifier) => app
+            .signatures
+            .check(signed.key, verifier, signed.message, signed.signature)
+            .await
+            .map_err(|_| {
+                Problem::new(
+                    503,
+                    "exchange stopping",
+                    "the signature check stopped before answering",
+                )
+            })?,
+        None => false,
+    };
+    if !valid {
+        return Err(unauthorized(AuthError::BadSignature));
+    }
+    let (key, nonce) = (signed.key, signed.nonce);
     let timestamp: i64 = received
         .timestamp
         .and_then(|text| text.parse().ok())
@@ -781,7 +800,7 @@ async fn register(
     body: Bytes,
 ) -> Response {
     let result: Result<Response, Problem> = async {
-        let caller = authenticate(&app, &method, &uri, &headers, &body)?;
+        let caller = authenticate(&app, &method, &uri, &headers, &body).await?;
         require(&caller, &[Role::Operator], "registering a key")?;
         let request: RegisterBody = decode(&body)?;
         let key = PublicKey::from_hex(&request.public_key)
@@ -846,8 +865,8 @@ async fn participants(
     uri: Uri,
     headers: HeaderMap,
 ) -> Response {
-    let result = (|| -> Result<Response, Problem> {
-        let caller = authenticate(&app, &method, &uri, &headers, b"")?;
+    let result: Result<Response, Problem> = async {
+        let caller = authenticate(&app, &method, &uri, &headers, b"").await?;
         require(
             &caller,
             &[Role::Operator, Role::Auditor, Role::Dso],
@@ -861,17 +880,19 @@ async fn participants(
             .map(|record| participant_view(&app, record))
             .collect();
         Ok(ok(json!({ "participants": list })))
-    })();
+    }
+    .await;
     result.unwrap_or_else(|problem: Problem| problem.into_response())
 }
 
 async fn me(Extract(app): Extract<App>, method: Method, uri: Uri, headers: HeaderMap) -> Response {
-    let result = (|| -> Result<Response, Problem> {
-        let caller = authenticate(&app, &method, &uri, &headers, b"")?;
+    let result: Result<Response, Problem> = async {
+        let caller = authenticate(&app, &method, &uri, &headers, b"").await?;
         let state = app.read();
         let record = &state.participants[&caller.key];
         Ok(ok(participant_view(&app, record)))
-    })();
+    }
+    .await;
     result.unwrap_or_else(|problem: Problem| problem.into_response())
 }
 
@@ -1017,7 +1038,7 @@ async fn create_tenders(
     body: Bytes,
 ) -> Response {
     let result: Result<Response, Problem> = async {
-        let caller = authenticate(&app, &method, &uri, &headers, &body)?;
+        let caller = authenticate(&app, &method, &uri, &headers, &body).await?;
         require(&caller, &[Role::Participant], "placing a tender")?;
         let request: TenderBody = decode(&body)?;
         let Some(&asset) = app.asset_by_path.get(&request.asset) else {
@@ -1092,8 +1113,8 @@ async fn list_tenders(
     uri: Uri,
     headers: HeaderMap,
 ) -> Response {
-    let result = (|| -> Result<Response, Problem> {
-        let caller = authenticate(&app, &method, &uri, &headers, b"")?;
+    let result: Result<Response, Problem> = async {
+        let caller = authenticate(&app, &method, &uri, &headers, b"").await?;
         let mut slot = None;
         let mut status = None;
         for (key, value) in query(&uri) {
@@ -1144,7 +1165,8 @@ async fn list_tenders(
                 .collect()
         };
         Ok(ok(json!({ "tenders": list })))
-    })();
+    }
+    .await;
     result.unwrap_or_else(|problem: Problem| problem.into_response())
 }
 
@@ -1165,8 +1187,8 @@ async fn show_tender(
     uri: Uri,
     headers: HeaderMap,
 ) -> Response {
-    let result = (|| -> Result<Response, Problem> {
-        let caller = authenticate(&app, &method, &uri, &headers, b"")?;
+    let result: Result<Response, Problem> = async {
+        let caller = authenticate(&app, &method, &uri, &headers, b"").await?;
         let id = tender_id(&id)?;
         let state = app.read();
         match state.tenders.get(&id) {
@@ -1181,7 +1203,8 @@ async fn show_tender(
                 format!("you have no tender {id}"),
             )),
         }
-    })();
+    }
+    .await;
     result.unwrap_or_else(|problem: Problem| problem.into_response())
 }
 
@@ -1194,7 +1217,7 @@ async fn cancel_tender(
     body: Bytes,
 ) -> Response {
     let result: Result<Response, Problem> = async {
-        let caller = authenticate(&app, &method, &uri, &headers, &body)?;
+        let caller = authenticate(&app, &method, &uri, &headers, &body).await?;
         require(&caller, &[Role::Participant], "cancelling a tender")?;
         let id = tender_id(&id)?;
         let owner = caller.key;
@@ -1213,8 +1236,8 @@ async fn transactions(
     uri: Uri,
     headers: HeaderMap,
 ) -> Response {
-    let result = (|| -> Result<Response, Problem> {
-        let caller = authenticate(&app, &method, &uri, &headers, b"")?;
+    let result: Result<Response, Problem> = async {
+        let caller = authenticate(&app, &method, &uri, &headers, b"").await?;
         let slot = slot_filter(&uri, &["slot"])?;
         let state = app.read();
         let mut list = Vec::new();
@@ -1249,7 +1272,8 @@ async fn transactions(
             }
         }
         Ok(ok(json!({ "transactions": list })))
-    })();
+    }
+    .await;
     result.unwrap_or_else(|problem: Problem| problem.into_response())
 }
 
@@ -1259,8 +1283,8 @@ async fn positions(
     uri: Uri,
     headers: HeaderMap,
 ) -> Response {
-    let result = (|| -> Result<Response, Problem> {
-        let caller = authenticate(&app, &method, &uri, &headers, b"")?;
+    let result: Result<Response, Problem> = async {
+        let caller = authenticate(&app, &method, &uri, &headers, b"").await?;
         let slot = slot_filter(&uri, &["slot"])?;
         let state = app.read();
         let visible = visible_assets(&state, &caller);
@@ -1282,7 +1306,8 @@ async fn positions(
             })
             .collect();
         Ok(ok(json!({ "positions": list })))
-    })();
+    }
+    .await;
     result.unwrap_or_else(|problem: Problem| problem.into_response())
 }
 
@@ -1310,8 +1335,8 @@ async fn bills(
     uri: Uri,
     headers: HeaderMap,
 ) -> Response {
-    let result = (|| -> Result<Response, Problem> {
-        let caller = authenticate(&app, &method, &uri, &headers, b"")?;
+    let result: Result<Response, Problem> = async {
+        let caller = authenticate(&app, &method, &uri, &headers, b"").await?;
         slot_filter(&uri, &[])?;
         let state = app.read();
         let assets: Vec<u32> = match visible_assets(&state, &caller) {
@@ -1333,7 +1358,8 @@ async fn bills(
             })
             .collect();
         Ok(ok(json!({ "bills": list })))
-    })();
+    }
+    .await;
     result.unwrap_or_else(|problem: Problem| problem.into_response())
 }
 
@@ -1375,7 +1401,7 @@ async fn post_deliveries(
     body: Bytes,
 ) -> Response {
     let result: Result<Response, Problem> = async {
-        let caller = authenticate(&app, &method, &uri, &headers, &body)?;
+        let caller = authenticate(&app, &method, &uri, &headers, &body).await?;
         require(&caller, &[Role::Dso], "posting meter readings")?;
         let request: DeliveriesBody = decode(&body)?;
         if request.readings.is_empty() || request.readings.len() > 10_000 {
@@ -1446,8 +1472,8 @@ async fn deliveries(
     uri: Uri,
     headers: HeaderMap,
 ) -> Response {
-    let result = (|| -> Result<Response, Problem> {
-        let caller = authenticate(&app, &method, &uri, &headers, b"")?;
+    let result: Result<Response, Problem> = async {
+        let caller = authenticate(&app, &method, &uri, &headers, b"").await?;
         let slot = slot_filter(&uri, &["slot"])?;
         let state = app.read();
         let visible = visible_assets(&state, &caller);
@@ -1463,7 +1489,8 @@ async fn deliveries(
             .map(|record| delivery_view(&app, record))
             .collect();
         Ok(ok(json!({ "deliveries": list })))
-    })();
+    }
+    .await;
     result.unwrap_or_else(|problem: Problem| problem.into_response())
 }
 
@@ -1482,7 +1509,7 @@ async fn grid_event(
     body: Bytes,
 ) -> Response {
     let result: Result<Response, Problem> = async {
-        let caller = authenticate(&app, &method, &uri, &headers, &body)?;
+        let caller = authenticate(&app, &method, &uri, &headers, &body).await?;
         require(&caller, &[Role::Dso], "islanding or reconnecting an area")?;
         let request: GridEventBody = decode(&body)?;
         let Some(&area) = app.area_by_path.get(&request.area) else {
@@ -1545,7 +1572,7 @@ async fn stream(Extract(app): Extract<App>, request: Request) -> Response {
     }
     let signed_by_query = param("key").is_some() || param("signature").is_some();
     let caller = if signed_by_header {
-        match authenticate(&app, &parts.method, &parts.uri, &parts.headers, b"") {
+        match authenticate(&app, &parts.method, &parts.uri, &parts.headers, b"").await {
             Ok(caller) => Some(caller),
             Err(problem) => return problem.into_response(),
         }
@@ -1556,7 +1583,7 @@ async fn stream(Extract(app): Extract<App>, request: Request) -> Response {
             nonce: param("nonce"),
             signature: param("signature"),
         };
-        match authenticate_received(&app, &received, &parts.method, "/v1/stream", b"") {
+        match authenticate_received(&app, &received, &parts.method, "/v1/stream", b"").await {
             Ok(caller) => Some(caller),
             Err(problem) => return problem.into_response(),
         }

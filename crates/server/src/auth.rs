@@ -26,7 +26,7 @@ use nestgrid_ledger::request::{self, Check};
 use nestgrid_ledger::{Keypair, PublicKey, Verifier};
 
 pub use nestgrid_ledger::request::{
-    Admission, AuthError, KEY, NONCE, Nonces, Received, SIGNATURE, TIMESTAMP, message,
+    Admission, AuthError, KEY, NONCE, Nonces, Received, SIGNATURE, Signed, TIMESTAMP, message,
 };
 
 /// Domain tag of request signatures (never valid for ledger transactions and back).
@@ -81,6 +81,21 @@ pub fn verify(
     verify_with(received, method, path, body, now_ms, window_ms, &|key| {
         key.verifier()
     })
+}
+
+/// Checks a request's headers and timestamp and builds the message its signature must cover,
+/// without checking the signature: the checks of [`verify`] before the signature's, with the
+/// same answers. The exchange checks the signature on its signature thread
+/// ([`crate::signatures`]).
+pub fn parse(
+    received: &Received,
+    method: &str,
+    path: &str,
+    body: &[u8],
+    now_ms: i64,
+    window_ms: i64,
+) -> Result<Signed, AuthError> {
+    request::parse(received, now_ms, window_ms, method, path, body)
 }
 
 /// [`verify`], with the decompressed key from `verifier` (a cache: see

@@ -13,6 +13,7 @@ use crate::model::{
     DeliveryRecord, FillRecord, GridAction, GridEvent, ImbalanceRecord, LegRecord, MarketSlot,
     ParticipantRecord, Role, SlotRecord, TenderRecord, TenderStatus, Timeline,
 };
+use crate::signatures::Signatures;
 use crate::store::{Put, Store};
 use nestgrid_grid::Topology;
 use nestgrid_sim::{Engine, OrderRef, Recorder, SubmitError, TradeRecord};
@@ -359,6 +360,8 @@ pub struct Shared {
     pub commands: SyncSender<Command>,
     /// Nonces and request budgets.
     pub nonces: Nonces,
+    /// The thread that checks request signatures (in batches).
+    pub signatures: Signatures,
     /// Requests signed before this instant are refused (no replay across a restart).
     pub started_ms: i64,
     /// Asset index by path.
@@ -533,6 +536,8 @@ impl Market {
             events,
             commands: sender,
             nonces: Nonces::new(crate::auth::DEFAULT_WINDOW_MS, limits.requests_per_second),
+            signatures: Signatures::start()
+                .map_err(|error| format!("starting the signature thread: {error}"))?,
             started_ms: now_ms(),
             asset_by_path: topology
                 .assets

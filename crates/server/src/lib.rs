@@ -5,6 +5,7 @@
 //!   commands in durable batches; the state readers see.
 //! - [`api`]: routes, signatures, roles, limits, problem documents, the event stream.
 //! - [`auth`]: the request signature scheme (also used by clients).
+//! - [`signatures`]: the thread that checks request signatures in batches.
 //! - [`store`]: the database every accepted request is written to before it is answered.
 //! - [`client`]: a signing HTTP client (agents, load generator, tests).
 //! - [`agent`]: the reference agent that trades one asset with the simulator's strategies.
@@ -19,6 +20,7 @@ pub mod client;
 pub mod exchange;
 pub mod loadgen;
 pub mod model;
+pub mod signatures;
 pub mod store;
 
 use crate::exchange::{Limits, Market, Shared};
@@ -259,7 +261,8 @@ impl Server {
         format!("http://{}", self.address)
     }
 
-    /// Stops accepting requests, lets those in flight finish, stops the market thread.
+    /// Stops accepting requests, lets those in flight finish, stops the signature and market
+    /// threads.
     pub async fn stop(mut self) {
         if let Some(shutdown) = self.shutdown.take() {
             let _ = shutdown.send(());
@@ -267,6 +270,7 @@ impl Server {
         if let Some(http) = self.http.take() {
             let _ = http.await;
         }
+        self.shared.signatures.stop().await;
         self.shared.stop.store(true, Ordering::Relaxed);
         if let Some(market) = self.market.take() {
             let _ = tokio::task::spawn_blocking(move || market.join()).await;

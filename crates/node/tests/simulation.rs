@@ -454,13 +454,44 @@ fn seeds() -> Vec<u64> {
 fn honest_validators_agree_and_never_commit_invalid_transactions() {
     for seed in seeds() {
         eprintln!("seed = {seed} (replay with NESTGRID_SEED={seed} NESTGRID_SEEDS=1)");
-        let dirs: Vec<tempfile::TempDir> = (0..VALIDATORS)
-            .map(|_| tempfile::tempdir().unwrap())
-            .collect();
-        let paths: Vec<PathBuf> = dirs.iter().map(|dir| dir.path().to_path_buf()).collect();
+        let (_dirs, paths) = data_dirs();
         let forged_hashes = run(seed, &paths);
         check_stored(&paths[..BYZANTINE], &forged_hashes);
     }
+}
+
+/// A data folder per validator (removed when the first part is dropped) and their paths.
+fn data_dirs() -> (Vec<tempfile::TempDir>, Vec<PathBuf>) {
+    let dirs: Vec<tempfile::TempDir> = (0..VALIDATORS)
+        .map(|_| tempfile::tempdir().unwrap())
+        .collect();
+    let paths = dirs.iter().map(|dir| dir.path().to_path_buf()).collect();
+    (dirs, paths)
+}
+
+/// The validators' private keys, public keys, and public keys as the consensus names them.
+fn committee() -> (Vec<[u8; 32]>, Vec<[u8; 32]>, Vec<ed25519::PublicKey>) {
+    let private_keys: Vec<[u8; 32]> = (0..VALIDATORS as u64).map(private_key_from_seed).collect();
+    let validators: Vec<[u8; 32]> = private_keys
+        .iter()
+        .map(|key| public_key(key).unwrap())
+        .collect();
+    let keys = validators
+        .iter()
+        .map(|key| ed25519::PublicKey::decode(key.to_vec()).unwrap())
+        .collect();
+    (private_keys, validators, keys)
+}
+
+/// A ledger application on each data folder.
+fn open_apps(dirs: &[PathBuf], genesis: &Genesis) -> Vec<LedgerApp> {
+    dirs.iter()
+        .map(|dir| {
+            let ledger =
+                Ledger::create_or_open(dir, genesis.clone(), &ConsensusCertificates).unwrap();
+            LedgerApp::new(ledger, 1_000)
+        })
+        .collect()
 }
 
 /// One simulated run; returns the hashes of transactions that must never be committed.
@@ -470,27 +501,11 @@ fn run(seed: u64, dirs: &[PathBuf]) -> Vec<Hash> {
         .with_seed(seed)
         .with_timeout(Some(Duration::from_secs(900)));
     deterministic::Runner::new(config).start(|context| async move {
-        let private_keys: Vec<[u8; 32]> =
-            (0..VALIDATORS as u64).map(private_key_from_seed).collect();
-        let validators: Vec<[u8; 32]> = private_keys
-            .iter()
-            .map(|key| public_key(key).unwrap())
-            .collect();
-        let keys: Vec<ed25519::PublicKey> = validators
-            .iter()
-            .map(|key| ed25519::PublicKey::decode(key.to_vec()).unwrap())
-            .collect();
+        let (private_keys, validators, keys) = committee();
         let actors = Actors::new();
         let genesis = genesis(&validators, &actors);
         let oracle = network(&context, &keys).await;
-        let apps: Vec<LedgerApp> = dirs
-            .iter()
-            .map(|dir| {
-                let ledger =
-                    Ledger::create_or_open(dir, genesis.clone(), &ConsensusCertificates).unwrap();
-                LedgerApp::new(ledger, 1_000)
-            })
-            .collect();
+        let apps = open_apps(&dirs, &genesis);
 
         let mut nonces = Nonces::default();
         let first = phase_one(&actors, &mut nonces);
@@ -700,10 +715,7 @@ fn check_stored(dirs: &[PathBuf], forged: &[Hash]) {
 fn idle_validators_hold_back_empty_blocks_and_commit_a_transaction_at_once() {
     for seed in seeds() {
         eprintln!("seed = {seed} (replay with NESTGRID_SEED={seed} NESTGRID_SEEDS=1)");
-        let dirs: Vec<tempfile::TempDir> = (0..VALIDATORS)
-            .map(|_| tempfile::tempdir().unwrap())
-            .collect();
-        let paths: Vec<PathBuf> = dirs.iter().map(|dir| dir.path().to_path_buf()).collect();
+        let (_dirs, paths) = data_dirs();
         run_idle(seed, &paths);
         for dir in &paths {
             verify::verify_dir(dir, &ConsensusCertificates)
@@ -718,16 +730,7 @@ fn run_idle(seed: u64, dirs: &[PathBuf]) {
         .with_seed(seed)
         .with_timeout(Some(Duration::from_secs(600)));
     deterministic::Runner::new(config).start(|context| async move {
-        let private_keys: Vec<[u8; 32]> =
-            (0..VALIDATORS as u64).map(private_key_from_seed).collect();
-        let validators: Vec<[u8; 32]> = private_keys
-            .iter()
-            .map(|key| public_key(key).unwrap())
-            .collect();
-        let keys: Vec<ed25519::PublicKey> = validators
-            .iter()
-            .map(|key| ed25519::PublicKey::decode(key.to_vec()).unwrap())
-            .collect();
+        let (private_keys, validators, keys) = committee();
         let actors = Actors::new();
         let genesis = genesis(&validators, &actors);
         let link = Link {
@@ -736,14 +739,7 @@ fn run_idle(seed: u64, dirs: &[PathBuf]) {
             success_rate: probability!(1.0),
         };
         let oracle = network_with(&context, &keys, link).await;
-        let apps: Vec<LedgerApp> = dirs
-            .iter()
-            .map(|dir| {
-                let ledger =
-                    Ledger::create_or_open(dir, genesis.clone(), &ConsensusCertificates).unwrap();
-                LedgerApp::new(ledger, 1_000)
-            })
-            .collect();
+        let apps = open_apps(&dirs, &genesis);
         let timeouts = nestgrid_node::consensus_timeouts(DEFAULT_EMPTY_BLOCK_INTERVAL_MS);
         let mut handles = Vec::new();
         for (index, app) in apps.iter().enumerate() {

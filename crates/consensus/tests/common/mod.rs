@@ -276,7 +276,7 @@ pub async fn channels(
 }
 
 /// Starts validator `index` with `app`; aborting the handle crashes it (all its tasks stop,
-/// its storage stays).
+/// its storage stays). A validator that stops on its own panics the test.
 pub async fn start(
     context: &deterministic::Context,
     oracle: &SimOracle,
@@ -284,17 +284,10 @@ pub async fn start(
     index: usize,
     app: ToyApp,
 ) -> Handle<()> {
-    let channels = channels(oracle, committee, index).await;
-    let config = committee.config(index);
-    let peers = oracle.manager();
-    let blocker = oracle.control(committee.key(index));
-    context
-        .child("validator")
-        .with_attribute("index", index)
-        .spawn(move |context| async move {
-            let result = run_validator(context, config, app, channels, peers, blocker).await;
-            panic!("validator {index} stopped: {result:?}");
-        })
+    spawn_validator(context, oracle, committee, index, app, move |result| {
+        panic!("validator {index} stopped: {result}")
+    })
+    .await
 }
 
 /// Starts validator `index` like [`start`], but when it stops it pushes `(index, reason)` to
@@ -308,6 +301,21 @@ pub async fn start_recording_stop(
     app: ToyApp,
     stopped: Arc<Mutex<Vec<(usize, String)>>>,
 ) -> Handle<()> {
+    spawn_validator(context, oracle, committee, index, app, move |result| {
+        stopped.lock().unwrap().push((index, result))
+    })
+    .await
+}
+
+/// Spawns validator `index`; `on_stop` gets why it stopped.
+async fn spawn_validator(
+    context: &deterministic::Context,
+    oracle: &SimOracle,
+    committee: &Committee,
+    index: usize,
+    app: ToyApp,
+    on_stop: impl FnOnce(String) + Send + 'static,
+) -> Handle<()> {
     let channels = channels(oracle, committee, index).await;
     let config = committee.config(index);
     let peers = oracle.manager();
@@ -317,7 +325,7 @@ pub async fn start_recording_stop(
         .with_attribute("index", index)
         .spawn(move |context| async move {
             let result = run_validator(context, config, app, channels, peers, blocker).await;
-            stopped.lock().unwrap().push((index, format!("{result:?}")));
+            on_stop(format!("{result:?}"));
         })
 }
 

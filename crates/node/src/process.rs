@@ -293,13 +293,17 @@ pub fn split_batch(body: &[u8]) -> Result<Vec<&[u8]>, String> {
     Ok(parts)
 }
 
+/// Appends one part of a batch body: its 4-byte little-endian length, then its bytes.
+pub fn push_frame(body: &mut Vec<u8>, bytes: &[u8]) {
+    body.extend_from_slice(&(bytes.len() as u32).to_le_bytes());
+    body.extend_from_slice(bytes);
+}
+
 /// Joins transactions into a batch body.
 pub fn join_batch(transactions: &[SignedTransaction]) -> Vec<u8> {
     let mut body = Vec::new();
     for tx in transactions {
-        let bytes = tx.to_bytes();
-        body.extend_from_slice(&(bytes.len() as u32).to_le_bytes());
-        body.extend_from_slice(&bytes);
+        push_frame(&mut body, &tx.to_bytes());
     }
     body
 }

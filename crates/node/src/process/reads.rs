@@ -329,9 +329,7 @@ pub async fn blocks(
     for height in from..=last {
         match ledger.block(height) {
             Ok(Some(block)) => {
-                let bytes = block.to_bytes();
-                body.extend_from_slice(&(bytes.len() as u32).to_le_bytes());
-                body.extend_from_slice(&bytes);
+                super::push_frame(&mut body, &block.to_bytes());
             }
             Ok(None) => break,
             Err(error) => {

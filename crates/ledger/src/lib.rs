@@ -47,8 +47,8 @@ pub use solo::{Committed, NotSoleValidator, Sequencer};
 pub use state::{Account, Asset, SlotBook, State, Totals};
 pub use store::{FILE_NAME, Store, StoreError};
 pub use tx::{
-    AssetSpec, BalancingPrice, Body, Delivery, Role, Roles, SignedTransaction, TX_DOMAIN,
-    TradeEntry, Transaction, signatures_valid,
+    AssetSpec, BalancingPrice, Body, Delivery, HashedTransaction, Role, Roles, SignedTransaction,
+    TX_DOMAIN, TradeEntry, Transaction, hash_and_check_signatures, signatures_valid,
 };
 
 /// Limits of the ledger (STYLE 10). Over a limit a transaction fails with

@@ -84,7 +84,7 @@ impl Sequencer {
         let certificate =
             Certificate::Votes(vec![vote(&self.keypair, self.index, &executed.header)]);
         let height = executed.header.height;
-        let applied = executed.transactions.len();
+        let applied = executed.transactions().len();
         let rejected = executed.rejected.clone();
         let hash = self
             .ledger

@@ -182,6 +182,30 @@ impl Store {
 
     /// Appends `block` durably. It must be the next height and link to the stored head.
     pub fn append(&mut self, block: &Block) -> Result<(), StoreError> {
+        let hashes: Vec<Hash> = block.transactions.iter().map(|tx| tx.hash()).collect();
+        self.append_hashed(block, &hashes)
+    }
+
+    /// [`Store::append`] of a block whose transactions' hashes the caller computed from them
+    /// already (`tx_hashes`, in order), for the index of transactions.
+    pub(crate) fn append_hashed(
+        &mut self,
+        block: &Block,
+        tx_hashes: &[Hash],
+    ) -> Result<(), StoreError> {
+        assert_eq!(
+            tx_hashes.len(),
+            block.transactions.len(),
+            "one hash per transaction"
+        );
+        debug_assert!(
+            block
+                .transactions
+                .iter()
+                .zip(tx_hashes)
+                .all(|(tx, hash)| tx.hash() == *hash),
+            "the hashes are the transactions' own"
+        );
         let height = block.header.height;
         if height != self.height + 1 {
             return Err(StoreError::NotNext {
@@ -211,9 +235,9 @@ impl Store {
             let mut transactions = write
                 .open_table(TRANSACTIONS)
                 .map_err(|e| db_error(path, e))?;
-            for tx in &block.transactions {
+            for hash in tx_hashes {
                 transactions
-                    .insert(&tx.hash().0, height)
+                    .insert(&hash.0, height)
                     .map_err(|e| db_error(path, e))?;
             }
         }

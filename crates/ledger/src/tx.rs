@@ -286,28 +286,111 @@ impl SignedTransaction {
 
     /// The transaction's hash: its identity in blocks and listings.
     pub fn hash(&self) -> Hash {
-        Hash::of(b"nestgrid transaction hash", &[&self.to_bytes()])
+        Hash::of(TX_HASH_DOMAIN, &[&self.to_bytes()])
     }
 
     /// Whether the signature verifies against the signer's key.
     pub fn signature_valid(&self) -> bool {
-        let bytes = borsh::to_vec(&self.transaction).expect("encoding to a vector cannot fail");
         self.transaction
             .signer
-            .verify(TX_DOMAIN, &bytes, &self.signature)
+            .verify(TX_DOMAIN, &self.message(), &self.signature)
     }
+
+    /// The bytes the signature covers: the transaction's canonical bytes.
+    pub(crate) fn message(&self) -> Vec<u8> {
+        borsh::to_vec(&self.transaction).expect("encoding to a vector cannot fail")
+    }
+
+    /// [`SignedTransaction::hash`] from [`SignedTransaction::message`], without encoding the
+    /// transaction again: borsh encodes a struct as its fields in order, and a signature as its
+    /// 64 bytes, so the canonical bytes are the message followed by the signature.
+    pub(crate) fn hash_of_message(&self, message: &[u8]) -> Hash {
+        Hash::of(TX_HASH_DOMAIN, &[message, &self.signature.0])
+    }
+}
+
+/// Domain tag of transaction hashes.
+const TX_HASH_DOMAIN: &[u8] = b"nestgrid transaction hash";
+
+/// A signed transaction with its hash, computed from it once, when the value is made: the
+/// fields are private and the type does not decode, so the hash is always the transaction's
+/// own ([`SignedTransaction::hash`]), never one received with it. What a validator's mempool
+/// keeps and [`crate::Ledger::execute_prechecked`] takes, so the hash is not computed again.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HashedTransaction {
+    hash: Hash,
+    transaction: SignedTransaction,
+}
+
+impl HashedTransaction {
+    /// Hashes `transaction`.
+    pub fn new(transaction: SignedTransaction) -> HashedTransaction {
+        HashedTransaction {
+            hash: transaction.hash(),
+            transaction,
+        }
+    }
+
+    /// The transaction's hash.
+    pub fn hash(&self) -> Hash {
+        self.hash
+    }
+
+    /// The transaction.
+    pub fn transaction(&self) -> &SignedTransaction {
+        &self.transaction
+    }
+
+    /// The transaction, without its hash.
+    pub fn into_transaction(self) -> SignedTransaction {
+        self.transaction
+    }
+}
+
+/// Hashes `transactions` and checks their signatures together (as [`signatures_valid`]),
+/// encoding each transaction once for both: one answer per transaction, in order.
+pub fn hash_and_check_signatures(
+    transactions: Vec<SignedTransaction>,
+) -> Vec<(HashedTransaction, bool)> {
+    let messages: Vec<Vec<u8>> = transactions
+        .iter()
+        .map(SignedTransaction::message)
+        .collect();
+    let valid = {
+        let checks: Vec<(&SignedTransaction, &[u8])> = transactions
+            .iter()
+            .zip(&messages)
+            .map(|(tx, message)| (tx, message.as_slice()))
+            .collect();
+        signatures_valid_of_messages(&checks)
+    };
+    transactions
+        .into_iter()
+        .zip(messages)
+        .zip(valid)
+        .map(|((transaction, message), signature_ok)| {
+            let hash = transaction.hash_of_message(&message);
+            (HashedTransaction { hash, transaction }, signature_ok)
+        })
+        .collect()
 }
 
 /// [`SignedTransaction::signature_valid`] of many transactions, checked together: the same
 /// answers in about half the time per transaction (see [`crate::verify_all`]).
 pub fn signatures_valid(transactions: &[&SignedTransaction]) -> Vec<bool> {
-    let messages: Vec<Vec<u8>> = transactions
-        .iter()
-        .map(|tx| borsh::to_vec(&tx.transaction).expect("encoding to a vector cannot fail"))
-        .collect();
-    let checks: Vec<SignatureCheck<'_>> = transactions
+    let messages: Vec<Vec<u8>> = transactions.iter().map(|tx| tx.message()).collect();
+    let checks: Vec<(&SignedTransaction, &[u8])> = transactions
         .iter()
         .zip(&messages)
+        .map(|(tx, message)| (*tx, message.as_slice()))
+        .collect();
+    signatures_valid_of_messages(&checks)
+}
+
+/// [`signatures_valid`] of transactions given with their [`SignedTransaction::message`]s.
+pub(crate) fn signatures_valid_of_messages(checks: &[(&SignedTransaction, &[u8])]) -> Vec<bool> {
+    let checks: Vec<SignatureCheck<'_>> = checks
+        .iter()
         .map(|(tx, message)| SignatureCheck {
             key: &tx.transaction.signer,
             domain: TX_DOMAIN,
@@ -344,6 +427,38 @@ mod tests {
         assert_eq!(back, tx);
         assert_eq!(back.hash(), tx.hash());
         assert_ne!(deposit(&key, 2).hash(), tx.hash());
+    }
+
+    #[test]
+    fn hashes_computed_once_are_the_transactions_own() {
+        let key = Keypair::derived(0, "gateway");
+        let other = Keypair::derived(1, "gateway");
+        let mut forged = deposit(&other, 3);
+        forged.signature = deposit(&key, 3).signature;
+        let transactions = vec![
+            deposit(&key, 1),
+            deposit(&key, 2),
+            forged,
+            deposit(&other, 1),
+        ];
+        for tx in &transactions {
+            assert_eq!(tx.hash_of_message(&tx.message()), tx.hash());
+            assert_eq!(HashedTransaction::new(tx.clone()).hash(), tx.hash());
+        }
+        let checked = hash_and_check_signatures(transactions.clone());
+        assert_eq!(checked.len(), transactions.len());
+        for ((hashed, signature_ok), tx) in checked.into_iter().zip(&transactions) {
+            assert_eq!(hashed.hash(), tx.hash());
+            assert_eq!(signature_ok, tx.signature_valid());
+            assert_eq!(hashed.into_transaction(), *tx);
+        }
+        let (hashed, signature_ok) = hash_and_check_signatures(vec![transactions[2].clone()])
+            .pop()
+            .unwrap();
+        assert_eq!(
+            (hashed.hash(), signature_ok),
+            (transactions[2].hash(), false)
+        );
     }
 
     #[test]

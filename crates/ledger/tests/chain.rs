@@ -156,7 +156,7 @@ fn forged_blocks_are_refused_and_named() {
     let executed = ledger.execute(vec![deposit(&keys, 16, 1)], 10_000);
     let honest = Block {
         header: executed.header.clone(),
-        transactions: executed.transactions.clone(),
+        transactions: executed.transactions().to_vec(),
         certificate: Certificate::Votes(vec![vote(&keys.validator, 0, &executed.header)]),
     };
     ledger.check_block(&honest, &VotesOnly).unwrap();

@@ -17,12 +17,20 @@
 //!   height, parent hash, chain, time equal to the consensus time, Merkle root, every
 //!   transaction's signature and rules, the state hash). A validator only votes for blocks
 //!   whose every transaction applies, so no invalid transaction can be committed while at
-//!   most f validators are Byzantine.
+//!   most f validators are Byzantine. The signature check is skipped for a transaction whose
+//!   hash, computed from the payload's transaction, is one this validator checked when it
+//!   entered its mempool.
 //! - **finalized**: commits the block with the consensus library's finalization certificate
 //!   ([`Certificate::Consensus`]) and drops its transactions from the mempool. An empty
 //!   payload (the consensus's no-op block, used when a proposer's parent is not final in time)
 //!   commits an empty ledger block with the consensus time, so ledger heights and consensus
 //!   heights stay equal.
+//!
+//! A transaction's hash is computed once per validator on each path: when it enters the
+//! mempool ([`Checked`], kept with it as a [`HashedTransaction`]) for a block this validator
+//! proposes, or when [`Ledger::check_proposal`] checks a block from another; the
+//! [`Executed`] block carries the hashes on to the stored index and to the mempool's
+//! clean-up. A hash received with a block is never used.
 //!
 //! [`ConsensusCertificates`] checks those certificates offline (for `ledger verify` and when
 //! opening a stored chain): it rebuilds the consensus payload from the stored block and asks
@@ -34,8 +42,8 @@ pub mod process;
 use borsh::{BorshDeserialize, BorshSerialize};
 use nestgrid_consensus::{Application, FinalizedBlock, Timeouts, WorkSignal, verify_certificate};
 use nestgrid_ledger::{
-    Block, BlockHeader, Certificate, CertificateCheck, Executed, Genesis, Hash, Ledger, ResultCode,
-    SignedTransaction,
+    Block, BlockHeader, Certificate, CertificateCheck, Executed, Genesis, Hash, HashedTransaction,
+    Ledger, ResultCode, SignedTransaction, hash_and_check_signatures,
 };
 use std::collections::{BTreeMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -53,8 +61,14 @@ pub struct Proposal {
 impl Proposal {
     /// The payload bytes.
     pub fn to_bytes(&self) -> Vec<u8> {
-        borsh::to_vec(self).expect("encoding to a vector cannot fail")
+        proposal_bytes(&self.header, &self.transactions)
     }
+}
+
+/// [`Proposal::to_bytes`] of a proposal's parts, without copying them into a [`Proposal`]:
+/// borsh encodes a struct as its fields in order, and a slice as it encodes a vector.
+fn proposal_bytes(header: &BlockHeader, transactions: &[SignedTransaction]) -> Vec<u8> {
+    borsh::to_vec(&(header, transactions)).expect("encoding to a vector cannot fail")
 }
 
 /// What a [`Certificate::Consensus`] holds: the consensus's identity of the block and its
@@ -87,11 +101,7 @@ impl CertificateCheck for ConsensusCertificates {
             }
             Vec::new()
         } else {
-            Proposal {
-                header: block.header.clone(),
-                transactions: block.transactions.clone(),
-            }
-            .to_bytes()
+            proposal_bytes(&block.header, &block.transactions)
         };
         let finalized = FinalizedBlock {
             height: block.header.height,
@@ -166,7 +176,7 @@ pub enum Status {
 pub struct Shared {
     ledger: Ledger,
     /// Waiting transactions in arrival order, each with its hash.
-    mempool: VecDeque<(Hash, SignedTransaction)>,
+    mempool: VecDeque<HashedTransaction>,
     /// Transactions in the mempool, whose signatures were checked when they entered it.
     waiting: HashSet<Hash>,
     /// Verified or proposed next blocks by payload hash, executed once.
@@ -209,7 +219,9 @@ impl Shared {
 
     /// [`Shared::submit`] for a transaction whose chain and signature were checked already.
     pub fn submit_checked(&mut self, checked: Checked) -> Result<Hash, Refused> {
-        let Checked { hash, tx } = checked;
+        let Checked(hashed) = checked;
+        let hash = hashed.hash();
+        let tx = hashed.transaction();
         if self.waiting.contains(&hash) {
             return Err(Refused::Duplicate);
         }
@@ -222,7 +234,7 @@ impl Shared {
         }
         self.waiting.insert(hash);
         self.status.insert(hash, Status::Pending);
-        self.mempool.push_back((hash, tx));
+        self.mempool.push_back(hashed);
         self.work.notify();
         Ok(hash)
     }
@@ -236,7 +248,8 @@ impl Shared {
         self.mempool
             .iter()
             .take(self.max_block_transactions)
-            .any(|(_, tx)| tx.transaction.nonce == state.next_nonce(&tx.transaction.signer))
+            .map(HashedTransaction::transaction)
+            .any(|tx| tx.transaction.nonce == state.next_nonce(&tx.transaction.signer))
     }
 }
 
@@ -244,24 +257,39 @@ impl Shared {
 /// [`Shared::submit_checked`] takes. Checking costs most of a submission (the signature), and
 /// needs neither the ledger nor its lock, so a batch is checked before the lock is taken.
 #[derive(Debug, Clone)]
-pub struct Checked {
-    hash: Hash,
-    tx: SignedTransaction,
-}
+pub struct Checked(HashedTransaction);
 
 impl Checked {
     /// Checks `tx` for the chain `chain_id`: the checks of [`nestgrid_ledger::State::check_stateless`].
     pub fn new(chain_id: &str, tx: SignedTransaction) -> Result<Checked, Refused> {
+        // The chain first: a transaction for another costs no signature check.
         if tx.transaction.chain_id != chain_id {
             return Err(Refused::Invalid(ResultCode::WrongChain));
         }
-        if !tx.signature_valid() {
+        let (hashed, signature_ok) = hash_and_check_signatures(vec![tx])
+            .pop()
+            .expect("one answer per transaction");
+        Checked::from_check(chain_id, hashed, signature_ok)
+    }
+
+    /// The answer for `hashed`, whose signature is valid if `signature_ok`.
+    fn from_check(
+        chain_id: &str,
+        hashed: HashedTransaction,
+        signature_ok: bool,
+    ) -> Result<Checked, Refused> {
+        if hashed.transaction().transaction.chain_id != chain_id {
+            return Err(Refused::Invalid(ResultCode::WrongChain));
+        }
+        if !signature_ok {
             return Err(Refused::Invalid(ResultCode::BadSignature));
         }
-        Ok(Checked {
-            hash: tx.hash(),
-            tx,
-        })
+        Ok(Checked(hashed))
+    }
+
+    /// The transaction's hash.
+    pub fn hash(&self) -> Hash {
+        self.0.hash()
     }
 }
 
@@ -304,26 +332,13 @@ impl LedgerApp {
     }
 
     /// Submits transactions in order: their signatures are checked first, together
-    /// ([`nestgrid_ledger::signatures_valid`]) and without holding the ledger (so the consensus
-    /// is not kept waiting), then they enter the mempool under one lock. One answer per transaction, as [`LedgerApp::submit`] would give.
+    /// ([`nestgrid_ledger::hash_and_check_signatures`]) and without holding the ledger (so the
+    /// consensus is not kept waiting), then they enter the mempool under one lock. One answer
+    /// per transaction, as [`LedgerApp::submit`] would give.
     pub fn submit_all(&self, transactions: Vec<SignedTransaction>) -> Vec<Result<Hash, Refused>> {
-        let refs: Vec<&SignedTransaction> = transactions.iter().collect();
-        let signatures = nestgrid_ledger::signatures_valid(&refs);
-        let checked: Vec<Result<Checked, Refused>> = transactions
+        let checked: Vec<Result<Checked, Refused>> = hash_and_check_signatures(transactions)
             .into_iter()
-            .zip(signatures)
-            .map(|(tx, signature_ok)| {
-                if tx.transaction.chain_id != *self.chain_id {
-                    Err(Refused::Invalid(ResultCode::WrongChain))
-                } else if !signature_ok {
-                    Err(Refused::Invalid(ResultCode::BadSignature))
-                } else {
-                    Ok(Checked {
-                        hash: tx.hash(),
-                        tx,
-                    })
-                }
-            })
+            .map(|(hashed, signature_ok)| Checked::from_check(&self.chain_id, hashed, signature_ok))
             .collect();
         let mut shared = self.lock();
         checked
@@ -354,13 +369,10 @@ impl Application for LedgerApp {
         let mut shared = self.lock();
         assert_eq!(height, shared.ledger.height() + 1, "proposing on the tip");
         let count = shared.mempool.len().min(shared.max_block_transactions);
-        // Every transaction in the mempool had its signature checked when it entered it.
-        let candidates: Vec<SignedTransaction> = shared
-            .mempool
-            .iter()
-            .take(count)
-            .map(|(_, tx)| tx.clone())
-            .collect();
+        // Every transaction in the mempool had its signature checked when it entered it, and
+        // was hashed then.
+        let candidates: Vec<HashedTransaction> =
+            shared.mempool.iter().take(count).cloned().collect();
         let executed = shared
             .ledger
             .execute_prechecked(candidates, timestamp_ms, &|_| true);
@@ -373,12 +385,10 @@ impl Application for LedgerApp {
         }
         let shared = &mut *shared;
         let waiting = &shared.waiting;
-        shared.mempool.retain(|(hash, _)| waiting.contains(hash));
-        let payload = Proposal {
-            header: executed.header.clone(),
-            transactions: executed.transactions.clone(),
-        }
-        .to_bytes();
+        shared
+            .mempool
+            .retain(|hashed| waiting.contains(&hashed.hash()));
+        let payload = proposal_bytes(&executed.header, executed.transactions());
         shared.pending.insert(payload_hash(&payload), executed);
         payload
     }
@@ -394,20 +404,16 @@ impl Application for LedgerApp {
         if proposal.header.timestamp_ms != timestamp_ms || proposal.header.height != height {
             return false;
         }
+        // The ledger hashes each transaction of the payload itself; a hash it finds among
+        // the waiting ones is of a transaction whose signature this validator checked.
         let waiting = &shared.waiting;
         let checked = shared.ledger.check_proposal_prechecked(
-            &proposal.header,
-            &proposal.transactions,
-            &|tx| waiting.contains(&tx.hash()),
+            proposal.header,
+            proposal.transactions,
+            &|hash| waiting.contains(hash),
         );
         match checked {
-            Ok(state) => {
-                let executed = Executed {
-                    header: proposal.header,
-                    transactions: proposal.transactions,
-                    rejected: Vec::new(),
-                    state,
-                };
+            Ok(executed) => {
                 shared.pending.insert(payload_hash(payload), executed);
                 true
             }
@@ -426,20 +432,14 @@ impl Application for LedgerApp {
                 None => {
                     let proposal: Proposal = borsh::from_slice(&block.payload)
                         .expect("a finalized payload was verified by a quorum");
-                    let state = shared
+                    shared
                         .ledger
-                        .check_proposal(&proposal.header, &proposal.transactions)
-                        .expect("a finalized block was verified by a quorum");
-                    Executed {
-                        header: proposal.header,
-                        transactions: proposal.transactions,
-                        rejected: Vec::new(),
-                        state,
-                    }
+                        .check_proposal(proposal.header, proposal.transactions)
+                        .expect("a finalized block was verified by a quorum")
                 }
             }
         };
-        let included: Vec<Hash> = executed.transactions.iter().map(|tx| tx.hash()).collect();
+        let included: HashSet<Hash> = executed.hashes().iter().copied().collect();
         let certificate = Certificate::Consensus(
             borsh::to_vec(&ConsensusProof {
                 view: block.view,
@@ -460,7 +460,106 @@ impl Application for LedgerApp {
             shared.waiting.remove(hash);
             shared.status.insert(*hash, Status::Committed { height });
         }
-        let included: HashSet<Hash> = included.into_iter().collect();
-        shared.mempool.retain(|(hash, _)| !included.contains(hash));
+        shared
+            .mempool
+            .retain(|hashed| !included.contains(&hashed.hash()));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use nestgrid_ledger::{Authority, Body, Keypair, Role, Transaction};
+
+    fn genesis(validator: &Keypair, gateway: &Keypair) -> Genesis {
+        Genesis {
+            chain_id: "node".into(),
+            currency: "EUR".into(),
+            timestamp_ms: 0,
+            validators: vec![validator.public()],
+            authorities: vec![Authority {
+                name: "gateway".into(),
+                key: gateway.public(),
+                roles: vec![Role::Gateway],
+            }],
+        }
+    }
+
+    fn deposit(gateway: &Keypair, chain_id: &str, nonce: u64) -> SignedTransaction {
+        Transaction {
+            chain_id: chain_id.into(),
+            signer: gateway.public(),
+            nonce,
+            body: Body::Deposit {
+                account: gateway.public(),
+                amount: 5,
+            },
+        }
+        .sign(gateway)
+    }
+
+    #[test]
+    fn a_proposal_encodes_as_its_parts() {
+        let gateway = Keypair::derived(3, "gateway");
+        let ledger = Ledger::in_memory(genesis(&Keypair::derived(3, "validator"), &gateway));
+        let executed = ledger
+            .unwrap()
+            .execute(vec![deposit(&gateway, "node", 1)], 10);
+        let proposal = Proposal {
+            header: executed.header.clone(),
+            transactions: executed.transactions().to_vec(),
+        };
+        let derived = borsh::to_vec(&proposal).unwrap();
+        assert_eq!(proposal.to_bytes(), derived);
+        assert_eq!(
+            proposal_bytes(&executed.header, executed.transactions()),
+            derived
+        );
+    }
+
+    /// The hashes a validator keeps for its mempool, proposes from and verifies with are the
+    /// transactions' own.
+    #[test]
+    fn hashes_kept_from_submission_are_the_transactions_own() {
+        let validator = Keypair::derived(3, "validator");
+        let gateway = Keypair::derived(3, "gateway");
+        let app = |genesis| LedgerApp::new(Ledger::in_memory(genesis).unwrap(), 100);
+        let mut proposer = app(genesis(&validator, &gateway));
+        let mut verifier = app(genesis(&validator, &gateway));
+        let transactions: Vec<SignedTransaction> = (1..=3)
+            .map(|nonce| deposit(&gateway, "node", nonce))
+            .collect();
+        let mut forged = deposit(&gateway, "node", 4);
+        forged.signature = transactions[0].signature;
+        let mut submitted = transactions.clone();
+        submitted.push(forged);
+        submitted.push(deposit(&gateway, "other", 4));
+
+        let answers = proposer.submit_all(submitted);
+        let own: Vec<Hash> = transactions.iter().map(SignedTransaction::hash).collect();
+        assert_eq!(
+            answers[..3],
+            own.iter().map(|hash| Ok(*hash)).collect::<Vec<_>>()
+        );
+        assert_eq!(
+            answers[3..],
+            [
+                Err(Refused::Invalid(ResultCode::BadSignature)),
+                Err(Refused::Invalid(ResultCode::WrongChain))
+            ]
+        );
+        let checked = Checked::new("node", transactions[0].clone()).unwrap();
+        assert_eq!(checked.hash(), own[0]);
+        assert_eq!(verifier.submit(transactions[0].clone()), Ok(own[0]));
+
+        let payload = proposer.propose(1, 10);
+        let proposed = proposer.lock().pending.values().next().unwrap().clone();
+        assert_eq!(proposed.transactions(), transactions);
+        assert_eq!(proposed.hashes(), own);
+        // The verifier checked one signature at submission; the others it checks now.
+        assert!(verifier.verify(1, 10, &payload));
+        let verified = verifier.lock().pending.values().next().unwrap().clone();
+        assert_eq!(verified.hashes(), own);
+        assert_eq!(verified.header, proposed.header);
     }
 }

@@ -60,6 +60,10 @@ enum Command {
         /// The account to show (64 hex digits); the key's own account if left out.
         #[arg(long)]
         account: Option<String>,
+        /// Show the account's history instead (deposits, its side of every trade, deliveries,
+        /// fees, settled slots), from the first block to the head.
+        #[arg(long)]
+        history: bool,
     },
     /// Measure committed transactions per second and commit latency of a running network
     /// written by `testnet` (docs/benchmarks.md).
@@ -121,7 +125,12 @@ fn main() {
                 Err(error) => Err(error),
             }
         }
-        Command::Show { url, key, account } => show(&url, &key, account.as_deref()),
+        Command::Show {
+            url,
+            key,
+            account,
+            history,
+        } => show(&url, &key, account.as_deref(), history),
         Command::Loadgen {
             dir,
             transactions,
@@ -160,14 +169,18 @@ fn main() {
 
 /// Prints the account `account` (the key's own by default) as the validator at `url` answers
 /// it to a read signed with the key in `key_file`.
-fn show(url: &str, key_file: &Path, account: Option<&str>) -> Result<(), String> {
+fn show(url: &str, key_file: &Path, account: Option<&str>, history: bool) -> Result<(), String> {
     let keypair = reads::read_key_file(key_file)?;
     let account = match account {
         Some(text) => PublicKey::from_hex(text).map_err(|error| format!("--account: {error}"))?,
         None => keypair.public(),
     };
     let client = reads::Client::new(url, Some(keypair));
-    let answer = client.account(&account)?;
+    let answer = if history {
+        serde_json::Value::from(client.history(&account)?)
+    } else {
+        client.account(&account)?
+    };
     println!(
         "{}",
         serde_json::to_string_pretty(&answer).expect("a JSON value serializes")

@@ -217,6 +217,7 @@ pub fn router(app: LedgerApp) -> Router {
         .route("/v1/blocks", get(reads::blocks))
         .route("/v1/blocks/{height}", get(reads::block))
         .route("/v1/accounts/{key}", get(reads::account))
+        .route("/v1/accounts/{key}/history", get(reads::history))
         .route("/v1/genesis", get(genesis))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(reads::Api::new(app))

@@ -7,7 +7,7 @@ mod support;
 
 use nestgrid_ledger::request::{self, READ_DOMAIN};
 use nestgrid_ledger::{
-    AssetSpec, Block, Body, Genesis, KeyFile, Keypair, PublicKey, Role, TradeEntry,
+    AssetSpec, Block, Body, Delivery, Genesis, KeyFile, Keypair, PublicKey, Role, TradeEntry,
 };
 use nestgrid_node::process::reads::{new_nonce, now_ms};
 use serde_json::Value;
@@ -509,4 +509,128 @@ fn reads_by_role_over_http() {
         (200.into(), 300.into())
     );
     assert_eq!(alice_now["open_deliveries"], serde_json::json!([]));
+
+    // The slot is metered and settled: its trade leaves the open ones, and each participant
+    // reads its own side of it, its deliveries and its deposits in its history.
+    let meter = key(dir.path(), "meter");
+    let deliveries = signer.sign(
+        &meter,
+        Body::PostDeliveries {
+            slot: 7,
+            deliveries: vec![
+                Delivery {
+                    asset: 1,
+                    energy_in_mwh: 0,
+                    energy_out_mwh: 1_500,
+                },
+                Delivery {
+                    asset: 2,
+                    energy_in_mwh: 1_500,
+                    energy_out_mwh: 0,
+                },
+            ],
+            data_hash: None,
+        },
+    );
+    let settle = signer.sign(&market, Body::SettleSlot { slot: 7 });
+    for tx in [&deliveries, &settle] {
+        for index in 0..VALIDATORS {
+            assert_eq!(net.submit(index, tx), Some(202));
+        }
+    }
+    let settled = settle.hash();
+    net.wait("slot 7 settled", Duration::from_secs(60), || {
+        net.committed(0, &settled)
+    });
+    let settled_at = get(&api, &format!("/v1/transactions/{settled}"), &[]).json()["height"]
+        .as_u64()
+        .unwrap();
+    let alice_now = get(&api, &alice_path, &signed(&alice, &alice_path)).json();
+    assert_eq!(alice_now["open_trades"], serde_json::json!([]));
+    assert_eq!(alice_now["balance"], 1_300, "paid for the energy sold");
+    let history = |reader: &Keypair, account: &Keypair, from: u64, count: u64| {
+        let path = format!(
+            "/v1/accounts/{}/history?from={from}&count={count}",
+            account.public()
+        );
+        get(&api, &path, &signed(reader, &path))
+    };
+    let entries = |answer: &Answer| -> Vec<Value> {
+        assert_eq!(answer.status, 200, "{}", answer.text());
+        answer.json()["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|entry| {
+                let mut entry = entry.clone();
+                let object = entry.as_object_mut().unwrap();
+                assert!(object.remove("height").unwrap().as_u64().unwrap() >= first_height);
+                assert!(object.remove("transaction").is_some());
+                entry
+            })
+            .collect()
+    };
+    let alice_history = history(&alice, &alice, 1, 1_000);
+    assert_eq!(
+        alice_history.json()["next"],
+        Value::Null,
+        "the head is reached"
+    );
+    assert_eq!(
+        entries(&alice_history),
+        vec![
+            serde_json::json!({ "kind": "deposit", "amount": 1_000 }),
+            serde_json::json!({ "kind": "trade", "slot": 7, "trade_id": 41, "side": "sell",
+                "asset": 1, "energy_mwh": 1_500, "amount": 300 }),
+            serde_json::json!({ "kind": "delivery", "slot": 7, "asset": 1, "energy_in_mwh": 0,
+                "energy_out_mwh": 1_500 }),
+            serde_json::json!({ "kind": "settled", "slot": 7 }),
+        ],
+        "Alice's history holds her side only"
+    );
+    let bob_history = entries(&history(&auditor, &bob, 1, 1_000));
+    assert_eq!(
+        bob_history[0],
+        serde_json::json!({ "kind": "deposit", "amount": 500 })
+    );
+    assert_eq!(bob_history[1]["side"], "buy");
+    assert_eq!(bob_history[2]["energy_in_mwh"], 1_500);
+    assert_eq!(bob_history.len(), 4);
+    // Paging: the settlement's block alone, then what follows it.
+    let page = history(&alice, &alice, settled_at, 1);
+    assert_eq!(
+        entries(&page),
+        vec![serde_json::json!({ "kind": "settled", "slot": 7 })]
+    );
+    let page = page.json();
+    assert_eq!(page["from"], settled_at);
+    assert_eq!(page["to"], settled_at);
+    let head = page["head"].as_u64().unwrap();
+    assert_eq!(
+        page["next"],
+        if settled_at < head {
+            Value::from(settled_at + 1)
+        } else {
+            Value::Null
+        }
+    );
+    // The command line reads the same, a page at a time.
+    let (ok, stdout, stderr) = node(
+        &["show", "--url", &api, "--history"],
+        Some(&dir.path().join("alice.key")),
+    );
+    assert!(ok, "{stderr}");
+    let shown: Vec<Value> = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(
+        shown,
+        alice_history.json()["entries"].as_array().unwrap().clone()
+    );
+    // Refused: another participant's history, an unsigned read, a bad range.
+    history(&alice, &bob, 1, 10).refused(403, "Alice reads Bob's history");
+    let path = format!("/v1/accounts/{}/history?from=1&count=10", alice.public());
+    get(&api, &path, &[]).refused(401, "an unsigned history");
+    for (from, count) in [(0, 10), (1, 0), (1, 1_001)] {
+        history(&alice, &alice, from, count)
+            .refused(400, &format!("history from {from} count {count}"));
+    }
 }

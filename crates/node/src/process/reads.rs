@@ -19,7 +19,8 @@ use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use nestgrid_ledger::request::{self, Admission, AuthError, Check, Nonces, READ_DOMAIN, Received};
 use nestgrid_ledger::{
-    Block, Certificate, Genesis, KeyFile, Keypair, PublicKey, Role, Roles, verify::VerifyError,
+    Block, Body, Certificate, Genesis, KeyFile, Keypair, PublicKey, Role, Roles,
+    verify::VerifyError,
 };
 use std::path::Path;
 use std::sync::Arc;
@@ -266,7 +267,7 @@ fn block_reader(
     Ok(())
 }
 
-/// The query of `GET /v1/blocks`.
+/// The query of `GET /v1/blocks` and `GET /v1/accounts/{key}/history`.
 #[derive(Debug, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct BlockRange {
@@ -274,6 +275,44 @@ pub struct BlockRange {
     from: String,
     /// How many blocks at most.
     count: String,
+}
+
+/// The first height and the count of a `?from=H&count=N` query: `H` at least 1, `N` from 1
+/// to [`BLOCKS_PER_READ`].
+fn block_range(
+    query: Result<axum::extract::Query<BlockRange>, axum::extract::rejection::QueryRejection>,
+) -> Result<(u64, u64), Refusal> {
+    let range = match query {
+        Ok(axum::extract::Query(range)) => range,
+        Err(rejection) => {
+            return Err(Refusal::new(
+                StatusCode::BAD_REQUEST,
+                "bad range",
+                format!("{rejection}: give ?from=HEIGHT&count=N"),
+            ));
+        }
+    };
+    let from = match parse_height(&range.from)? {
+        0 => {
+            return Err(Refusal::new(
+                StatusCode::BAD_REQUEST,
+                "bad height",
+                "from: the first block is at height 1".into(),
+            ));
+        }
+        from => from,
+    };
+    let count = match range.count.parse::<u64>() {
+        Ok(count) if (1..=BLOCKS_PER_READ).contains(&count) => count,
+        _ => {
+            return Err(Refusal::new(
+                StatusCode::BAD_REQUEST,
+                "bad count",
+                format!("count: a whole number from 1 to {BLOCKS_PER_READ}"),
+            ));
+        }
+    };
+    Ok((from, count))
 }
 
 /// `GET /v1/blocks?from=H&count=N`: blocks `H`, `H + 1`, … for an auditor or a validator, each
@@ -291,36 +330,9 @@ pub async fn blocks(
     if let Err(refusal) = block_reader(&api, &method, &uri, &headers) {
         return refusal.into_response();
     }
-    let range = match query {
-        Ok(axum::extract::Query(range)) => range,
-        Err(rejection) => {
-            return problem(
-                StatusCode::BAD_REQUEST,
-                "bad range",
-                format!("{rejection}: give ?from=HEIGHT&count=N"),
-            );
-        }
-    };
-    let from = match parse_height(&range.from) {
-        Ok(from) if from >= 1 => from,
-        Ok(_) => {
-            return problem(
-                StatusCode::BAD_REQUEST,
-                "bad height",
-                "from: the first block is at height 1".into(),
-            );
-        }
+    let (from, count) = match block_range(query) {
+        Ok(range) => range,
         Err(refusal) => return refusal.into_response(),
-    };
-    let count = match range.count.parse::<u64>() {
-        Ok(count) if (1..=BLOCKS_PER_READ).contains(&count) => count,
-        _ => {
-            return problem(
-                StatusCode::BAD_REQUEST,
-                "bad count",
-                format!("count: a whole number from 1 to {BLOCKS_PER_READ}"),
-            );
-        }
     };
     let mut body = Vec::new();
     let app = api.app.lock();
@@ -369,6 +381,37 @@ pub async fn block(
     }
 }
 
+/// Authenticates a read of the account `account` (hex): by its own key, an auditor's or a
+/// validator's.
+fn account_reader(
+    api: &Api,
+    method: &Method,
+    uri: &OriginalUri,
+    headers: &HeaderMap,
+    account: &str,
+) -> Result<PublicKey, Refusal> {
+    let reader = authenticate(api, method, uri, headers)?;
+    let Ok(account) = PublicKey::from_hex(account) else {
+        return Err(Refusal::new(
+            StatusCode::BAD_REQUEST,
+            "bad account",
+            "an account is an ed25519 public key, 64 hexadecimal digits".into(),
+        ));
+    };
+    if account != reader.key && !reads_everything(reader.roles) {
+        return Err(Refusal::new(
+            StatusCode::FORBIDDEN,
+            "not allowed",
+            format!(
+                "key {} may read its own account only; an auditor's or a validator's key reads \
+                 every account",
+                reader.key
+            ),
+        ));
+    }
+    Ok(account)
+}
+
 /// `GET /v1/accounts/{key}`: an account, for its own key, an auditor or a validator.
 pub async fn account(
     State(api): State<Api>,
@@ -377,28 +420,10 @@ pub async fn account(
     headers: HeaderMap,
     UrlPath(account): UrlPath<String>,
 ) -> Response {
-    let reader = match authenticate(&api, &method, &uri, &headers) {
-        Ok(reader) => reader,
+    let account = match account_reader(&api, &method, &uri, &headers, &account) {
+        Ok(account) => account,
         Err(refusal) => return refusal.into_response(),
     };
-    let Ok(account) = PublicKey::from_hex(&account) else {
-        return problem(
-            StatusCode::BAD_REQUEST,
-            "bad account",
-            "an account is an ed25519 public key, 64 hexadecimal digits".into(),
-        );
-    };
-    if account != reader.key && !reads_everything(reader.roles) {
-        return problem(
-            StatusCode::FORBIDDEN,
-            "not allowed",
-            format!(
-                "key {} may read its own account only; an auditor's or a validator's key reads \
-                 every account",
-                reader.key
-            ),
-        );
-    }
     let shared = api.app.lock();
     let ledger = shared.ledger();
     let state = ledger.state();
@@ -478,6 +503,159 @@ pub async fn account(
         "assets": assets,
         "open_trades": open_trades,
         "open_deliveries": open_deliveries,
+    }))
+    .into_response()
+}
+
+/// `GET /v1/accounts/{key}/history?from=H&count=N`: what blocks `H` … `H + N - 1` (at most
+/// [`BLOCKS_PER_READ`], up to the head) did to one account, for its own key, an auditor or a
+/// validator. The account's side of each trade of its assets (also of slots settled since),
+/// its assets' metered deliveries, the grid fees and clearing surpluses paid to it, its
+/// deposits and withdrawals, and every slot settled in those blocks; nothing of other
+/// participants. `next` is the height to ask for next (`null` once the head is reached).
+pub async fn history(
+    State(api): State<Api>,
+    method: Method,
+    uri: OriginalUri,
+    headers: HeaderMap,
+    UrlPath(account): UrlPath<String>,
+    query: Result<axum::extract::Query<BlockRange>, axum::extract::rejection::QueryRejection>,
+) -> Response {
+    let account = match account_reader(&api, &method, &uri, &headers, &account) {
+        Ok(account) => account,
+        Err(refusal) => return refusal.into_response(),
+    };
+    let (from, count) = match block_range(query) {
+        Ok(range) => range,
+        Err(refusal) => return refusal.into_response(),
+    };
+    let shared = api.app.lock();
+    let ledger = shared.ledger();
+    let state = ledger.state();
+    if !state.accounts.contains_key(&account) {
+        return problem(
+            StatusCode::NOT_FOUND,
+            "no such account",
+            format!(
+                "{account} is not an account of this ledger at height {}",
+                ledger.height()
+            ),
+        );
+    }
+    // An asset's owner never changes, so today's owners are those of every block.
+    let own = |asset: u32| {
+        state
+            .assets
+            .get(&asset)
+            .is_some_and(|asset| asset.owner == account)
+    };
+    let head = ledger.height();
+    let last = head.min(from.saturating_add(count - 1));
+    let mut entries = Vec::new();
+    for height in from..=last {
+        let block = match ledger.block(height) {
+            Ok(Some(block)) => block,
+            Ok(None) => break,
+            Err(error) => {
+                return problem(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "storage error",
+                    error.to_string(),
+                );
+            }
+        };
+        for (index, tx) in block.transactions.iter().enumerate() {
+            let at = |entry: serde_json::Value| {
+                let mut entry = entry;
+                entry["height"] = height.into();
+                entry["transaction"] = index.into();
+                entry
+            };
+            match &tx.transaction.body {
+                Body::Deposit {
+                    account: credited,
+                    amount,
+                } if *credited == account => {
+                    entries.push(at(
+                        serde_json::json!({ "kind": "deposit", "amount": amount }),
+                    ));
+                }
+                Body::Withdraw {
+                    account: debited,
+                    amount,
+                } if *debited == account => {
+                    entries.push(at(
+                        serde_json::json!({ "kind": "withdraw", "amount": amount }),
+                    ));
+                }
+                Body::RecordTrades { slot, trades } => {
+                    for trade in trades {
+                        for (side, asset, amount) in [
+                            ("buy", trade.buyer_asset, trade.buyer_amount),
+                            ("sell", trade.seller_asset, trade.seller_amount),
+                        ] {
+                            if own(asset) {
+                                entries.push(at(serde_json::json!({
+                                    "kind": "trade",
+                                    "slot": slot,
+                                    "trade_id": trade.trade_id,
+                                    "side": side,
+                                    "asset": asset,
+                                    "energy_mwh": trade.energy_mwh,
+                                    "amount": amount,
+                                })));
+                            }
+                        }
+                        let paid = trade
+                            .fees
+                            .iter()
+                            .map(|(operator, fee)| ("fee", operator, fee))
+                            .chain(
+                                trade
+                                    .surplus
+                                    .iter()
+                                    .map(|(operator, surplus)| ("surplus", operator, surplus)),
+                            );
+                        for (kind, operator, amount) in paid {
+                            if *operator == account {
+                                entries.push(at(serde_json::json!({
+                                    "kind": kind,
+                                    "slot": slot,
+                                    "trade_id": trade.trade_id,
+                                    "amount": amount,
+                                })));
+                            }
+                        }
+                    }
+                }
+                Body::PostDeliveries {
+                    slot, deliveries, ..
+                } => {
+                    for delivery in deliveries.iter().filter(|delivery| own(delivery.asset)) {
+                        entries.push(at(serde_json::json!({
+                            "kind": "delivery",
+                            "slot": slot,
+                            "asset": delivery.asset,
+                            "energy_in_mwh": delivery.energy_in_mwh,
+                            "energy_out_mwh": delivery.energy_out_mwh,
+                        })));
+                    }
+                }
+                Body::SettleSlot { slot } => {
+                    entries.push(at(serde_json::json!({ "kind": "settled", "slot": slot })));
+                }
+                _ => {}
+            }
+        }
+    }
+    let scanned_to = last.max(from.saturating_sub(1));
+    axum::Json(serde_json::json!({
+        "account": account.to_hex(),
+        "from": from,
+        "to": scanned_to,
+        "head": head,
+        "next": (scanned_to < head).then_some(scanned_to + 1),
+        "entries": entries,
     }))
     .into_response()
 }
@@ -606,6 +784,25 @@ impl Client {
     /// An account (signed: the key's own, or any for an auditor's or a validator's key).
     pub fn account(&self, account: &PublicKey) -> Result<serde_json::Value, String> {
         self.get_json(&format!("/v1/accounts/{account}"))
+    }
+
+    /// Every entry of an account's history, from height 1 to the head, read a page of
+    /// [`BLOCKS_PER_READ`] blocks at a time (`GET /v1/accounts/{key}/history`).
+    pub fn history(&self, account: &PublicKey) -> Result<Vec<serde_json::Value>, String> {
+        let mut entries = Vec::new();
+        let mut from = 1;
+        loop {
+            let page = self.get_json(&format!(
+                "/v1/accounts/{account}/history?from={from}&count={BLOCKS_PER_READ}"
+            ))?;
+            if let Some(list) = page["entries"].as_array() {
+                entries.extend(list.iter().cloned());
+            }
+            match page["next"].as_u64() {
+                Some(next) if next > from => from = next,
+                _ => return Ok(entries),
+            }
+        }
     }
 
     /// A whole block (signed by an auditor's or a validator's key).

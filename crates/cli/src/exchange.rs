@@ -117,6 +117,11 @@ pub struct LoadgenArgs {
     /// its last tender was answered.
     #[arg(long)]
     rate: Option<f64>,
+    /// Sign every request before the clock starts, as agents on their own machines would, so
+    /// that the cores measure the exchange rather than the agents' signing (each request keeps
+    /// its own timestamp and nonce; --warmup plus --seconds at most 20)
+    #[arg(long)]
+    presign: bool,
     /// Print the report as JSON.
     #[arg(long)]
     json: bool,
@@ -272,6 +277,7 @@ pub fn loadgen(args: LoadgenArgs) -> Result<()> {
         seconds: args.seconds,
         warmup: args.warmup,
         rate: args.rate,
+        presign: args.presign,
     };
     let report = runtime()?
         .block_on(nestgrid_server::loadgen::run(config, operator))
@@ -281,6 +287,12 @@ pub fn loadgen(args: LoadgenArgs) -> Result<()> {
     } else {
         if let Some(rate) = report.offered_per_second {
             println!("offered {rate:.0} tenders per second");
+        }
+        if report.presigned {
+            println!(
+                "requests signed before the clock started; {} signed during the run",
+                report.signed_during_run
+            );
         }
         println!(
             "{} agents, {} s: {} tenders accepted, {:.0} per second; latency p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms",

@@ -9,7 +9,7 @@ use crate::client::Client;
 use nestgrid_ledger::Keypair;
 use serde::Serialize;
 use serde_json::{Value, json};
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashSet, VecDeque};
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -28,7 +28,21 @@ pub struct LoadConfig {
     /// Tenders per second offered in total, spread evenly over the agents; `None`: as fast
     /// as they are answered (one request in flight per agent).
     pub rate: Option<f64>,
+    /// Sign the requests before the clock starts (as agents on their own machines would, so
+    /// that the machine's cores measure the exchange and not the agents' signing). Each is
+    /// still signed over its own timestamp and nonce; the run must then end inside the
+    /// exchange's 30-second timestamp window.
+    pub presign: bool,
 }
+
+/// Requests signed ahead per agent and second of the run, with `presign` and no rate: twice
+/// what an agent sends at 20,000 tenders per second from 1,000 agents. An agent that uses
+/// them up signs the rest as it goes (counted in [`LoadReport::signed_during_run`]).
+pub const PRESIGNED_PER_AGENT_SECOND: f64 = 40.0;
+
+/// The longest `warmup + seconds` with `presign`: the oldest request must still be inside
+/// the exchange's 30-second window when it is sent, after the signing itself.
+pub const PRESIGNED_RUN_SECONDS: f64 = 20.0;
 
 /// What was measured.
 #[derive(Clone, Debug, Serialize)]
@@ -53,11 +67,22 @@ pub struct LoadReport {
     pub p99_ms: f64,
     /// Slowest.
     pub max_ms: f64,
+    /// Whether requests were signed before the clock started.
+    pub presigned: bool,
+    /// With `presign`: requests signed while the clock ran, because an agent used up those
+    /// signed ahead.
+    pub signed_during_run: u64,
 }
 
 /// Registers `config.agents` fresh keys (one external asset each) with the operator's key,
 /// then runs the load and reports.
 pub async fn run(config: LoadConfig, operator: Keypair) -> Result<LoadReport, String> {
+    if config.presign && config.warmup + config.seconds > PRESIGNED_RUN_SECONDS {
+        return Err(format!(
+            "--presign: the exchange refuses requests signed more than 30 s before they \
+             arrive, so --warmup plus --seconds may be at most {PRESIGNED_RUN_SECONDS}"
+        ));
+    }
     let admin = Client::new(&config.server, Some(operator));
     let assets = admin
         .send("GET", "/v1/assets", None)
@@ -148,6 +173,58 @@ pub async fn run(config: LoadConfig, operator: Keypair) -> Result<LoadReport, St
     // Tenders go to the slots ahead, round robin, so that no key reaches its tenders-per-slot
     // limit during a run.
     let spread = (slot_count - first).min(90);
+    let address = socket_address(&config.server)?;
+    // What agent `number` sends as its `count`-th tender, signed now.
+    let tender = std::sync::Arc::new(
+        move |keypair: &Keypair, asset: &str, number: usize, count: u32| -> Vec<u8> {
+            let body = json!({
+                "asset": asset,
+                "side": "buy",
+                "slot": first + count % spread,
+                "energy_kwh": "0.001",
+                "price": "0.01",
+            })
+            .to_string();
+            // The key is this run's own, so a counter is a nonce it never reuses.
+            let nonce = format!("agent{number:04x}-{count:08x}");
+            signed_post(&address, keypair, "/v1/tenders", body.as_bytes(), &nonce)
+        },
+    );
+    let mut presigned: Vec<VecDeque<Vec<u8>>> = vec![VecDeque::new(); agents.len()];
+    if config.presign {
+        let per_agent = match config.rate {
+            Some(rate) => rate / config.agents as f64,
+            None => PRESIGNED_PER_AGENT_SECOND,
+        };
+        let per_agent = (per_agent * (config.warmup + config.seconds)).ceil() as u32 + 2;
+        // Signed on every core, one chunk of agents each.
+        let cores = std::thread::available_parallelism().map_or(1, usize::from);
+        let chunk = agents.len().div_ceil(cores).max(1);
+        let mut signers = Vec::new();
+        for (index, group) in agents.chunks(chunk).enumerate() {
+            let group = group.to_vec();
+            let tender = tender.clone();
+            signers.push(tokio::task::spawn_blocking(move || {
+                group
+                    .iter()
+                    .enumerate()
+                    .map(|(offset, (keypair, asset))| {
+                        let number = index * chunk + offset;
+                        (0..per_agent)
+                            .map(|k| tender(keypair, asset, number, number as u32 + k))
+                            .collect::<VecDeque<Vec<u8>>>()
+                    })
+                    .collect::<Vec<_>>()
+            }));
+        }
+        let mut at = 0;
+        for signer in signers {
+            for requests in signer.await.map_err(|error| error.to_string())? {
+                presigned[at] = requests;
+                at += 1;
+            }
+        }
+    }
     let start = Instant::now();
     let measure_from = start + Duration::from_secs_f64(config.warmup);
     let end = measure_from + Duration::from_secs_f64(config.seconds);
@@ -159,13 +236,14 @@ pub async fn run(config: LoadConfig, operator: Keypair) -> Result<LoadReport, St
         .rate
         .map(|rate| Duration::from_secs_f64(config.agents as f64 / rate));
     let agent_count = agents.len();
-    let address = socket_address(&config.server)?;
-    for (number, (keypair, asset)) in agents.into_iter().enumerate() {
-        let mut connection = Connection::new(address.clone());
+    for ((number, (keypair, asset)), mut ready) in agents.into_iter().enumerate().zip(presigned) {
+        let mut connection = Connection::new(socket_address(&config.server)?);
+        let tender = tender.clone();
         tasks.push(tokio::spawn(async move {
             let mut latencies = Vec::new();
             let mut refused: BTreeMap<u16, u64> = BTreeMap::new();
             let mut failed = 0u64;
+            let mut signed_during_run = 0u64;
             let mut count = number as u32;
             let mut due = interval
                 .map(|interval| start + interval.mul_f64(number as f64 / agent_count as f64));
@@ -180,20 +258,15 @@ pub async fn run(config: LoadConfig, operator: Keypair) -> Result<LoadReport, St
                 if sent >= end {
                     break;
                 }
-                let body = json!({
-                    "asset": asset,
-                    "side": "buy",
-                    "slot": first + count % spread,
-                    "energy_kwh": "0.001",
-                    "price": "0.01",
-                })
-                .to_string();
-                // The key is this run's own, so a counter is a nonce it never reuses.
-                let nonce = format!("agent{number:04x}-{count:08x}");
+                let request = match ready.pop_front() {
+                    Some(request) => request,
+                    None => {
+                        signed_during_run += 1;
+                        tender(&keypair, &asset, number, count)
+                    }
+                };
                 count += 1;
-                let answer = connection
-                    .post(&keypair, "/v1/tenders", body.as_bytes(), &nonce)
-                    .await;
+                let answer = connection.send(&request).await;
                 let took = sent.elapsed();
                 if sent < measure_from {
                     continue;
@@ -209,14 +282,16 @@ pub async fn run(config: LoadConfig, operator: Keypair) -> Result<LoadReport, St
                     Err(_) => failed += 1,
                 }
             }
-            (latencies, refused, failed)
+            (latencies, refused, failed, signed_during_run)
         }));
     }
     let mut latencies = Vec::new();
     let mut refused: BTreeMap<u16, u64> = BTreeMap::new();
     let mut failed = 0;
+    let mut signed_during_run = 0;
     for task in tasks {
-        let (mine, theirs, lost) = task.await.map_err(|error| error.to_string())?;
+        let (mine, theirs, lost, signed) = task.await.map_err(|error| error.to_string())?;
+        signed_during_run += signed;
         latencies.extend(mine);
         for (status, count) in theirs {
             *refused.entry(status).or_default() += count;
@@ -242,6 +317,8 @@ pub async fn run(config: LoadConfig, operator: Keypair) -> Result<LoadReport, St
         p50_ms: percentile(0.50),
         p99_ms: percentile(0.99),
         max_ms: percentile(1.0),
+        presigned: config.presign,
+        signed_during_run: if config.presign { signed_during_run } else { 0 },
     })
 }
 
@@ -268,7 +345,6 @@ fn socket_address(server: &str) -> Result<String, String> {
 struct Connection {
     address: String,
     stream: Option<TcpStream>,
-    request: Vec<u8>,
     answer: Vec<u8>,
 }
 
@@ -277,35 +353,22 @@ impl Connection {
         Connection {
             address,
             stream: None,
-            request: Vec::with_capacity(1024),
             answer: Vec::with_capacity(4096),
         }
     }
 
-    /// Sends a signed `POST path` with a JSON `body` and returns the answer's status. Any
-    /// failure drops the connection (the next request opens a new one).
-    async fn post(
-        &mut self,
-        keypair: &Keypair,
-        path: &str,
-        body: &[u8],
-        nonce: &str,
-    ) -> Result<u16, String> {
-        let result = self.exchange(keypair, path, body, nonce).await;
+    /// Sends `request` (a whole HTTP/1.1 request, as [`signed_post`] writes it) and returns
+    /// the answer's status. Any failure drops the connection (the next request opens a new
+    /// one).
+    async fn send(&mut self, request: &[u8]) -> Result<u16, String> {
+        let result = self.exchange(request).await;
         if result.is_err() {
             self.stream = None;
         }
         result
     }
 
-    async fn exchange(
-        &mut self,
-        keypair: &Keypair,
-        path: &str,
-        body: &[u8],
-        nonce: &str,
-    ) -> Result<u16, String> {
-        use std::io::Write;
+    async fn exchange(&mut self, request: &[u8]) -> Result<u16, String> {
         if self.stream.is_none() {
             let stream = TcpStream::connect(&self.address)
                 .await
@@ -316,22 +379,8 @@ impl Connection {
             self.stream = Some(stream);
         }
         let stream = self.stream.as_mut().expect("connected above");
-        self.request.clear();
-        let headers = crate::auth::sign(keypair, "POST", path, body, crate::auth::now_ms(), nonce);
-        write!(
-            self.request,
-            "POST {path} HTTP/1.1\r\nhost: {}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n",
-            self.address,
-            body.len()
-        )
-        .map_err(|error| error.to_string())?;
-        for (name, value) in headers {
-            write!(self.request, "{name}: {value}\r\n").map_err(|error| error.to_string())?;
-        }
-        self.request.extend_from_slice(b"\r\n");
-        self.request.extend_from_slice(body);
         stream
-            .write_all(&self.request)
+            .write_all(request)
             .await
             .map_err(|error| error.to_string())?;
         // Read until the head is complete, then the rest of the body.
@@ -380,6 +429,26 @@ impl Connection {
         }
         Ok(status)
     }
+}
+
+/// A whole HTTP/1.1 `POST path` to `address` with a JSON `body`, signed by `keypair` now
+/// with `nonce`.
+fn signed_post(address: &str, keypair: &Keypair, path: &str, body: &[u8], nonce: &str) -> Vec<u8> {
+    use std::io::Write;
+    let headers = crate::auth::sign(keypair, "POST", path, body, crate::auth::now_ms(), nonce);
+    let mut request = Vec::with_capacity(512 + body.len());
+    write!(
+        request,
+        "POST {path} HTTP/1.1\r\nhost: {address}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n",
+        body.len()
+    )
+    .expect("writing to a vector cannot fail");
+    for (name, value) in headers {
+        write!(request, "{name}: {value}\r\n").expect("writing to a vector cannot fail");
+    }
+    request.extend_from_slice(b"\r\n");
+    request.extend_from_slice(body);
+    request
 }
 
 async fn read_more(stream: &mut TcpStream, buffer: &mut Vec<u8>) -> Result<(), String> {

@@ -637,12 +637,23 @@ async fn the_load_generator_registers_agents_and_measures() {
             seconds: 1.0,
             warmup: 0.2,
             rate: None,
+            presign: true,
         },
         key(dir.path(), Role::Operator),
     )
     .await
     .expect("the load runs");
     assert!(report.accepted > 10, "{report:?}");
+    // Signed ahead: 40 a second per agent; agents answered within milliseconds use them up
+    // and sign the rest as they go.
+    assert!(
+        report.presigned && report.signed_during_run > 0,
+        "{report:?}"
+    );
+    assert!(
+        report.refused.is_empty(),
+        "presigned requests are accepted: {report:?}"
+    );
     assert_eq!(report.failed, 0, "{report:?}");
     assert!(report.p50_ms <= report.p99_ms && report.p99_ms <= report.max_ms);
     // Every accepted tender is in the exchange.
@@ -657,12 +668,28 @@ async fn the_load_generator_registers_agents_and_measures() {
             seconds: 0.1,
             warmup: 0.0,
             rate: Some(10.0),
+            presign: false,
         },
         key(dir.path(), Role::Operator),
     )
     .await
     .unwrap_err();
     assert!(error.contains("unregistered external assets"), "{error}");
+    // Presigned requests must arrive inside the exchange's timestamp window.
+    let error = nestgrid_server::loadgen::run(
+        nestgrid_server::loadgen::LoadConfig {
+            server: server.url(),
+            agents: 1,
+            seconds: 25.0,
+            warmup: 0.0,
+            rate: None,
+            presign: true,
+        },
+        key(dir.path(), Role::Operator),
+    )
+    .await
+    .unwrap_err();
+    assert!(error.contains("at most 20"), "{error}");
     server.stop().await;
 }
 

@@ -96,7 +96,11 @@ pub fn run(
     transactions: usize,
     accounts: usize,
     batch: usize,
+    rate: Option<f64>,
 ) -> Result<LoadReport, String> {
+    if rate.is_some_and(|rate| !(rate > 0.0 && rate.is_finite())) {
+        return Err("the rate must be a number of transactions per second above 0".into());
+    }
     let genesis: Genesis = read(&dir.join("genesis.json"))?;
     let operator = read::<KeyFile>(&dir.join("operator.key"))?
         .keypair()
@@ -204,7 +208,20 @@ pub fn run(
         senders.push(std::thread::spawn(move || -> Result<(), String> {
             let agent = new_agent();
             for (index, body) in bodies.iter().enumerate() {
-                let _ = sent_at[index].set(Instant::now());
+                match rate {
+                    // Paced: batch `index` is due at its place in the schedule, and its
+                    // latency counts from then, so a network that falls behind shows it.
+                    Some(rate) => {
+                        let due = started + Duration::from_secs_f64((index * batch) as f64 / rate);
+                        if let Some(wait) = due.checked_duration_since(Instant::now()) {
+                            std::thread::sleep(wait);
+                        }
+                        let _ = sent_at[index].set(due);
+                    }
+                    None => {
+                        let _ = sent_at[index].set(Instant::now());
+                    }
+                }
                 send(&agent, &api, body)?;
             }
             Ok(())

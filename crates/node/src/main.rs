@@ -80,6 +80,11 @@ enum Command {
         /// Transactions per HTTP request.
         #[arg(long, default_value_t = 500)]
         batch: usize,
+        /// Transactions per second to offer, in batches on a fixed schedule (latency then
+        /// counts from each batch's scheduled time); without it, as fast as the validators
+        /// take them.
+        #[arg(long)]
+        rate: Option<f64>,
     },
 }
 
@@ -136,12 +141,14 @@ fn main() {
             transactions,
             accounts,
             batch,
+            rate,
         } => {
             return match nestgrid_node::loadgen::run(
                 &dir,
                 transactions,
                 accounts.max(1),
                 batch.max(1),
+                rate,
             ) {
                 Ok(report) => {
                     println!(

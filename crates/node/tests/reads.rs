@@ -634,3 +634,59 @@ fn reads_by_role_over_http() {
             .refused(400, &format!("history from {from} count {count}"));
     }
 }
+
+#[test]
+fn the_load_generator_commits_what_it_sends_paced_or_not() {
+    let dir = tempfile::tempdir().unwrap();
+    let net = Net::start(dir.path(), free_base_port(12 ^ std::process::id() as u64));
+    net.wait("all validators up", Duration::from_secs(60), || {
+        (0..VALIDATORS).all(|index| net.head(index).is_some_and(|height| height > 0))
+    });
+    let folder = dir.path().to_str().unwrap();
+    for rate in [None, Some("2000")] {
+        let mut args = vec![
+            "loadgen",
+            "--dir",
+            folder,
+            "--transactions",
+            "600",
+            "--accounts",
+            "10",
+            "--batch",
+            "50",
+        ];
+        if let Some(rate) = rate {
+            args.extend(["--rate", rate]);
+        }
+        let (ok, stdout, stderr) = node(&args, None);
+        assert!(ok, "loadgen {rate:?}: {stderr}");
+        assert!(
+            stdout.starts_with("600 transactions committed in "),
+            "loadgen {rate:?}: {stdout}"
+        );
+        if rate.is_some() {
+            // 600 at 2,000 a second take at least the 0.3 s of the schedule.
+            let seconds: f64 = stdout["600 transactions committed in ".len()..]
+                .split(' ')
+                .next()
+                .unwrap()
+                .parse()
+                .unwrap();
+            assert!(seconds >= 0.25, "{stdout}");
+        }
+    }
+    let (ok, _, stderr) = node(
+        &[
+            "loadgen",
+            "--dir",
+            folder,
+            "--transactions",
+            "10",
+            "--rate",
+            "0",
+        ],
+        None,
+    );
+    assert!(!ok);
+    assert!(stderr.contains("above 0"), "{stderr}");
+}

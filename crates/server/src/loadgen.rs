@@ -174,6 +174,7 @@ pub async fn run(config: LoadConfig, operator: Keypair) -> Result<LoadReport, St
     // limit during a run.
     let spread = (slot_count - first).min(90);
     let address = socket_address(&config.server)?;
+    let signing_address = address.clone();
     // What agent `number` sends as its `count`-th tender, signed now.
     let tender = std::sync::Arc::new(
         move |keypair: &Keypair, asset: &str, number: usize, count: u32| -> Vec<u8> {
@@ -187,7 +188,13 @@ pub async fn run(config: LoadConfig, operator: Keypair) -> Result<LoadReport, St
             .to_string();
             // The key is this run's own, so a counter is a nonce it never reuses.
             let nonce = format!("agent{number:04x}-{count:08x}");
-            signed_post(&address, keypair, "/v1/tenders", body.as_bytes(), &nonce)
+            signed_post(
+                &signing_address,
+                keypair,
+                "/v1/tenders",
+                body.as_bytes(),
+                &nonce,
+            )
         },
     );
     let mut presigned: Vec<VecDeque<Vec<u8>>> = vec![VecDeque::new(); agents.len()];
@@ -237,7 +244,7 @@ pub async fn run(config: LoadConfig, operator: Keypair) -> Result<LoadReport, St
         .map(|rate| Duration::from_secs_f64(config.agents as f64 / rate));
     let agent_count = agents.len();
     for ((number, (keypair, asset)), mut ready) in agents.into_iter().enumerate().zip(presigned) {
-        let mut connection = Connection::new(socket_address(&config.server)?);
+        let mut connection = Connection::new(address.clone());
         let tender = tender.clone();
         tasks.push(tokio::spawn(async move {
             let mut latencies = Vec::new();

@@ -20,7 +20,7 @@ use axum::response::{IntoResponse, Response};
 use nestgrid_ledger::request::{self, Admission, AuthError, Check, Nonces, READ_DOMAIN, Received};
 use nestgrid_ledger::{
     Block, Body, Certificate, Genesis, KeyFile, Keypair, PublicKey, Role, Roles,
-    verify::VerifyError,
+    State as LedgerState, TradeEntry, verify::VerifyError,
 };
 use std::path::Path;
 use std::sync::Arc;
@@ -193,20 +193,25 @@ fn parse_height(text: &str) -> Result<u64, Refusal> {
     })
 }
 
-fn stored_block(app: &LedgerApp, height: u64) -> Result<Block, Refusal> {
-    match app.lock().ledger().block(height) {
-        Ok(Some(block)) => Ok(block),
-        Ok(None) => Err(Refusal::new(
-            StatusCode::NOT_FOUND,
-            "no such block",
-            format!("block {height} is not committed here"),
-        )),
-        Err(error) => Err(Refusal::new(
+/// Block `height` of `ledger`, `None` above the head; a storage failure is refused with 500.
+fn block_at(ledger: &nestgrid_ledger::Ledger, height: u64) -> Result<Option<Block>, Refusal> {
+    ledger.block(height).map_err(|error| {
+        Refusal::new(
             StatusCode::INTERNAL_SERVER_ERROR,
             "storage error",
             error.to_string(),
-        )),
-    }
+        )
+    })
+}
+
+fn stored_block(app: &LedgerApp, height: u64) -> Result<Block, Refusal> {
+    block_at(app.lock().ledger(), height)?.ok_or_else(|| {
+        Refusal::new(
+            StatusCode::NOT_FOUND,
+            "no such block",
+            format!("block {height} is not committed here"),
+        )
+    })
 }
 
 /// `GET /v1/headers/{height}`: a block's header and who certified it, for anyone.
@@ -339,18 +344,10 @@ pub async fn blocks(
     let ledger = app.ledger();
     let last = ledger.height().min(from.saturating_add(count - 1));
     for height in from..=last {
-        match ledger.block(height) {
-            Ok(Some(block)) => {
-                super::push_frame(&mut body, &block.to_bytes());
-            }
+        match block_at(ledger, height) {
+            Ok(Some(block)) => super::push_frame(&mut body, &block.to_bytes()),
             Ok(None) => break,
-            Err(error) => {
-                return problem(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "storage error",
-                    error.to_string(),
-                );
-            }
+            Err(refusal) => return refusal.into_response(),
         }
         if body.len() > BLOCK_READ_BYTES {
             break;
@@ -412,6 +409,48 @@ fn account_reader(
     Ok(account)
 }
 
+/// The refusal for an account the ledger does not have.
+fn no_such_account(account: &PublicKey, height: u64) -> Response {
+    problem(
+        StatusCode::NOT_FOUND,
+        "no such account",
+        format!("{account} is not an account of this ledger at height {height}"),
+    )
+}
+
+/// Whether `account` owns asset `asset`. An asset's owner never changes.
+fn owns(state: &LedgerState, account: &PublicKey, asset: u32) -> bool {
+    state
+        .assets
+        .get(&asset)
+        .is_some_and(|asset| asset.owner == *account)
+}
+
+/// The sides of `trade` (in `slot`) that assets `own` took, as `account` sees them: `slot`,
+/// `trade_id`, `side`, `asset`, `energy_mwh`, and the `amount` paid or received.
+fn own_sides(
+    slot: u64,
+    trade: &TradeEntry,
+    own: impl Fn(u32) -> bool,
+) -> impl Iterator<Item = serde_json::Value> {
+    [
+        ("buy", trade.buyer_asset, trade.buyer_amount),
+        ("sell", trade.seller_asset, trade.seller_amount),
+    ]
+    .into_iter()
+    .filter(move |(_, asset, _)| own(*asset))
+    .map(move |(side, asset, amount)| {
+        serde_json::json!({
+            "slot": slot,
+            "trade_id": trade.trade_id,
+            "side": side,
+            "asset": asset,
+            "energy_mwh": trade.energy_mwh,
+            "amount": amount,
+        })
+    })
+}
+
 /// `GET /v1/accounts/{key}`: an account, for its own key, an auditor or a validator.
 pub async fn account(
     State(api): State<Api>,
@@ -428,14 +467,7 @@ pub async fn account(
     let ledger = shared.ledger();
     let state = ledger.state();
     let Some(entry) = state.accounts.get(&account) else {
-        return problem(
-            StatusCode::NOT_FOUND,
-            "no such account",
-            format!(
-                "{account} is not an account of this ledger at height {}",
-                ledger.height()
-            ),
-        );
+        return no_such_account(&account, ledger.height());
     };
     let assets: Vec<serde_json::Value> = state
         .assets
@@ -452,34 +484,15 @@ pub async fn account(
         .collect();
     // What the account's assets traded and delivered in the slots not settled yet; once a
     // slot is settled its outcome is in the balances and tokens.
-    let own = |asset: &u32| {
-        state
-            .assets
-            .get(asset)
-            .is_some_and(|asset| asset.owner == account)
-    };
+    let own = |asset: u32| owns(state, &account, asset);
     let mut open_trades = Vec::new();
     let mut open_deliveries = Vec::new();
     for (slot, book) in &state.slots {
         for trade in &book.trades {
-            for (side, asset, amount) in [
-                ("buy", trade.buyer_asset, trade.buyer_amount),
-                ("sell", trade.seller_asset, trade.seller_amount),
-            ] {
-                if own(&asset) {
-                    open_trades.push(serde_json::json!({
-                        "slot": slot,
-                        "trade_id": trade.trade_id,
-                        "side": side,
-                        "asset": asset,
-                        "energy_mwh": trade.energy_mwh,
-                        "amount": amount,
-                    }));
-                }
-            }
+            open_trades.extend(own_sides(*slot, trade, own));
         }
         for (asset, (energy_in, energy_out)) in &book.deliveries {
-            if own(asset) {
+            if own(*asset) {
                 open_deliveries.push(serde_json::json!({
                     "slot": slot,
                     "asset": asset,
@@ -533,36 +546,18 @@ pub async fn history(
     let ledger = shared.ledger();
     let state = ledger.state();
     if !state.accounts.contains_key(&account) {
-        return problem(
-            StatusCode::NOT_FOUND,
-            "no such account",
-            format!(
-                "{account} is not an account of this ledger at height {}",
-                ledger.height()
-            ),
-        );
+        return no_such_account(&account, ledger.height());
     }
     // An asset's owner never changes, so today's owners are those of every block.
-    let own = |asset: u32| {
-        state
-            .assets
-            .get(&asset)
-            .is_some_and(|asset| asset.owner == account)
-    };
+    let own = |asset: u32| owns(state, &account, asset);
     let head = ledger.height();
     let last = head.min(from.saturating_add(count - 1));
     let mut entries = Vec::new();
     for height in from..=last {
-        let block = match ledger.block(height) {
+        let block = match block_at(ledger, height) {
             Ok(Some(block)) => block,
             Ok(None) => break,
-            Err(error) => {
-                return problem(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "storage error",
-                    error.to_string(),
-                );
-            }
+            Err(refusal) => return refusal.into_response(),
         };
         for (index, tx) in block.transactions.iter().enumerate() {
             let at = |entry: serde_json::Value| {
@@ -590,21 +585,9 @@ pub async fn history(
                 }
                 Body::RecordTrades { slot, trades } => {
                     for trade in trades {
-                        for (side, asset, amount) in [
-                            ("buy", trade.buyer_asset, trade.buyer_amount),
-                            ("sell", trade.seller_asset, trade.seller_amount),
-                        ] {
-                            if own(asset) {
-                                entries.push(at(serde_json::json!({
-                                    "kind": "trade",
-                                    "slot": slot,
-                                    "trade_id": trade.trade_id,
-                                    "side": side,
-                                    "asset": asset,
-                                    "energy_mwh": trade.energy_mwh,
-                                    "amount": amount,
-                                })));
-                            }
+                        for mut side in own_sides(*slot, trade, own) {
+                            side["kind"] = "trade".into();
+                            entries.push(at(side));
                         }
                         let paid = trade
                             .fees

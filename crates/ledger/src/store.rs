@@ -1,11 +1,23 @@
 //! Storage of the chain in one embedded database file (redb: ACID, crash-safe, copy-on-write
 //! B-trees; a commit that returned survives a crash).
 //!
-//! Tables: `meta` holds the genesis file; `blocks` maps a height to the block's bytes;
-//! `hashes` maps a height to the header hash; `transactions` maps a transaction's hash to the
-//! height of the block that holds it. A block is written only when its header hash
-//! links to the stored previous one and its height is the next; when read back, its header is
-//! hashed again and compared with the stored hash, so a block altered on disk is found.
+//! Tables: `meta` holds the genesis file and how far the index of transactions reaches;
+//! `blocks` maps a height to the block's bytes; `hashes` maps a height to the header hash;
+//! `transactions` maps a transaction's hash to the height of the block that holds it. A block
+//! is written only when its header hash links to the stored previous one and its height is the
+//! next; when read back, its header is hashed again and compared with the stored hash, so a
+//! block altered on disk is found.
+//!
+//! # The index of transactions is written in batches
+//!
+//! Transaction hashes are random, so each one inserted into the copy-on-write B-tree of
+//! `transactions` rewrites a leaf page of its own: written with every block, the index cost
+//! about a page (4 KiB) of writes per transaction, several times the block itself. Instead the
+//! hashes of recent blocks are kept in memory and inserted, sorted, together with the block
+//! that brings them to [`INDEX_BATCH`], in that block's write transaction, which also
+//! records the last height the table covers. The blocks themselves are written durably one by
+//! one as before. After a crash the hashes not yet in the table are read again from their
+//! blocks when the store opens, so lookups never miss a stored transaction.
 
 use crate::block::Block;
 use crate::crypto::Hash;
@@ -17,6 +29,15 @@ const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
 const BLOCKS: TableDefinition<u64, &[u8]> = TableDefinition::new("blocks");
 const HASHES: TableDefinition<u64, &[u8]> = TableDefinition::new("hashes");
 const TRANSACTIONS: TableDefinition<&[u8; 32], u64> = TableDefinition::new("transactions");
+
+/// The `meta` key of the last height whose transactions are all in the `transactions` table
+/// (8 bytes, big-endian). A ledger written before the index was batched has no such key and
+/// had every block indexed as it was written.
+const INDEXED_KEY: &str = "indexed height";
+
+/// How many transaction hashes are kept in memory before they are written to the index
+/// together (see the module documentation).
+pub const INDEX_BATCH: usize = 65_536;
 
 /// The database file name inside a ledger directory.
 pub const FILE_NAME: &str = "ledger.redb";
@@ -71,6 +92,11 @@ pub struct Store {
     genesis: Genesis,
     height: u64,
     head: Hash,
+    /// Hashes of the transactions of the blocks above the index's height, with their
+    /// block's height.
+    unindexed: std::collections::HashMap<Hash, u64>,
+    /// [`INDEX_BATCH`], smaller in tests.
+    index_batch: usize,
 }
 
 impl std::fmt::Debug for Store {
@@ -107,6 +133,8 @@ impl Store {
             let mut meta = write.open_table(META).map_err(|e| db_error(&path, e))?;
             meta.insert("genesis", bytes.as_slice())
                 .map_err(|e| db_error(&path, e))?;
+            meta.insert(INDEXED_KEY, 0u64.to_be_bytes().as_slice())
+                .map_err(|e| db_error(&path, e))?;
             write.open_table(BLOCKS).map_err(|e| db_error(&path, e))?;
             write.open_table(HASHES).map_err(|e| db_error(&path, e))?;
             write
@@ -120,6 +148,8 @@ impl Store {
             head: genesis.hash(),
             genesis: genesis.clone(),
             height: 0,
+            unindexed: Default::default(),
+            index_batch: INDEX_BATCH,
         })
     }
 
@@ -156,13 +186,46 @@ impl Store {
                 None => (0, genesis.hash()),
             }
         };
-        Ok(Store {
+        let indexed = match meta.get(INDEXED_KEY).map_err(|e| db_error(&path, e))? {
+            None => height,
+            Some(bytes) => {
+                let array: [u8; 8] = bytes.value().try_into().map_err(|_| StoreError::Corrupt {
+                    height: 0,
+                    reason: "the stored height of the transaction index is not 8 bytes".into(),
+                })?;
+                u64::from_be_bytes(array)
+            }
+        };
+        drop(meta);
+        drop(read);
+        let mut store = Store {
             database,
             path,
             genesis,
             height,
             head,
-        })
+            unindexed: Default::default(),
+            index_batch: INDEX_BATCH,
+        };
+        if indexed > height {
+            return Err(StoreError::Corrupt {
+                height: indexed,
+                reason: format!(
+                    "the transaction index reaches height {indexed}, past the last stored block {height}"
+                ),
+            });
+        }
+        // A damaged or missing block ends this early: its transactions cannot be found, and
+        // reading it (a replay, `ledger verify`) reports the damage with its height.
+        for at in indexed + 1..=height {
+            let Ok(Some(block)) = store.block(at) else {
+                break;
+            };
+            for tx in &block.transactions {
+                store.unindexed.insert(tx.hash(), at);
+            }
+        }
+        Ok(store)
     }
 
     /// The genesis file.
@@ -223,6 +286,7 @@ impl Store {
         let bytes = block.to_bytes();
         let path = &self.path;
         let write = self.database.begin_write().map_err(|e| db_error(path, e))?;
+        let mut flushed = false;
         {
             let mut blocks = write.open_table(BLOCKS).map_err(|e| db_error(path, e))?;
             blocks
@@ -232,19 +296,52 @@ impl Store {
             hashes
                 .insert(height, hash.0.as_slice())
                 .map_err(|e| db_error(path, e))?;
-            let mut transactions = write
-                .open_table(TRANSACTIONS)
-                .map_err(|e| db_error(path, e))?;
-            for hash in tx_hashes {
-                transactions
-                    .insert(&hash.0, height)
+            if self.unindexed.len() + tx_hashes.len() >= self.index_batch {
+                let mut entries: Vec<(&Hash, u64)> = self
+                    .unindexed
+                    .iter()
+                    .map(|(hash, at)| (hash, *at))
+                    .chain(tx_hashes.iter().map(|hash| (hash, height)))
+                    .collect();
+                // In key order, consecutive inserts share the leaves they rewrite.
+                entries.sort_unstable_by_key(|(hash, _)| **hash);
+                let mut transactions = write
+                    .open_table(TRANSACTIONS)
                     .map_err(|e| db_error(path, e))?;
+                for (hash, at) in entries {
+                    transactions
+                        .insert(&hash.0, at)
+                        .map_err(|e| db_error(path, e))?;
+                }
+                let mut meta = write.open_table(META).map_err(|e| db_error(path, e))?;
+                meta.insert(INDEXED_KEY, height.to_be_bytes().as_slice())
+                    .map_err(|e| db_error(path, e))?;
+                flushed = true;
             }
         }
         write.commit().map_err(|e| db_error(path, e))?;
+        if flushed {
+            self.unindexed.clear();
+        } else {
+            self.unindexed
+                .extend(tx_hashes.iter().map(|hash| (*hash, height)));
+        }
         self.height = height;
         self.head = hash;
         Ok(())
+    }
+
+    /// Writes the index every `batch` transactions instead of every [`INDEX_BATCH`] (for
+    /// tests of the batching).
+    #[doc(hidden)]
+    pub fn set_index_batch_for_tests(&mut self, batch: usize) {
+        self.index_batch = batch.max(1);
+    }
+
+    /// How many stored transactions are not yet in the on-disk index (they are found all the
+    /// same, from memory).
+    pub fn unindexed_transactions(&self) -> usize {
+        self.unindexed.len()
     }
 
     /// Reads block `height`, checking its header against the stored hash.
@@ -290,6 +387,9 @@ impl Store {
 
     /// Height of the block holding the transaction `hash`, if one does.
     pub fn find_transaction(&self, hash: &Hash) -> Result<Option<u64>, StoreError> {
+        if let Some(height) = self.unindexed.get(hash) {
+            return Ok(Some(*height));
+        }
         let path = &self.path;
         let read = self.database.begin_read().map_err(|e| db_error(path, e))?;
         let table = read
@@ -330,5 +430,168 @@ fn db_error(path: &Path, error: impl std::fmt::Display) -> StoreError {
     StoreError::Database {
         path: path.to_path_buf(),
         message,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::block::{BlockHeader, Certificate};
+    use crate::crypto::Keypair;
+    use crate::genesis::Authority;
+    use crate::tx::{Body, Role, SignedTransaction, Transaction};
+
+    fn genesis(gateway: &Keypair) -> Genesis {
+        Genesis {
+            chain_id: "index".into(),
+            currency: "EUR".into(),
+            timestamp_ms: 0,
+            validators: vec![Keypair::derived(1, "validator").public()],
+            authorities: vec![Authority {
+                name: "gateway".into(),
+                key: gateway.public(),
+                roles: vec![Role::Gateway],
+            }],
+        }
+    }
+
+    fn deposit(gateway: &Keypair, nonce: u64) -> SignedTransaction {
+        Transaction {
+            chain_id: "index".into(),
+            signer: gateway.public(),
+            nonce,
+            body: Body::Deposit {
+                account: gateway.public(),
+                amount: 1,
+            },
+        }
+        .sign(gateway)
+    }
+
+    /// Appends a block of `count` deposits after `store`'s head (the store checks only the
+    /// link, not the contents).
+    fn append(store: &mut Store, gateway: &Keypair, nonce: &mut u64, count: usize) -> Vec<Hash> {
+        let transactions: Vec<SignedTransaction> = (0..count)
+            .map(|_| {
+                *nonce += 1;
+                deposit(gateway, *nonce)
+            })
+            .collect();
+        let block = Block {
+            header: BlockHeader {
+                chain_id: "index".into(),
+                height: store.height() + 1,
+                parent: store.head(),
+                timestamp_ms: store.height() + 1,
+                tx_root: Block::tx_root(&transactions),
+                state_hash: Hash::default(),
+                tx_count: count as u32,
+            },
+            transactions,
+            certificate: Certificate::Votes(Vec::new()),
+        };
+        store.append(&block).unwrap();
+        block.transactions.iter().map(|tx| tx.hash()).collect()
+    }
+
+    fn on_disk(store: &Store, hash: &Hash) -> Option<u64> {
+        let read = store.database.begin_read().unwrap();
+        let table = read.open_table(TRANSACTIONS).unwrap();
+        table.get(&hash.0).unwrap().map(|height| height.value())
+    }
+
+    #[test]
+    fn every_stored_transaction_is_found_whether_or_not_its_batch_was_written() {
+        let gateway = Keypair::derived(1, "gateway");
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::create_or_open(dir.path(), &genesis(&gateway)).unwrap();
+        store.set_index_batch_for_tests(5);
+        let mut nonce = 0;
+        let mut blocks = Vec::new();
+        // 3 + 1 stay in memory; the third block brings the batch to 6 and writes all of them.
+        for count in [3, 1, 2, 4] {
+            blocks.push(append(&mut store, &gateway, &mut nonce, count));
+        }
+        let stored = |store: &Store| {
+            for (at, hashes) in blocks.iter().enumerate() {
+                for hash in hashes {
+                    assert_eq!(store.find_transaction(hash).unwrap(), Some(at as u64 + 1));
+                }
+            }
+        };
+        stored(&store);
+        assert_eq!(store.unindexed_transactions(), 4);
+        for hash in blocks[..3].iter().flatten() {
+            assert!(
+                on_disk(&store, hash).is_some(),
+                "a written batch is on disk"
+            );
+        }
+        for hash in &blocks[3] {
+            assert_eq!(
+                on_disk(&store, hash),
+                None,
+                "the last block waits in memory"
+            );
+        }
+        assert_eq!(
+            store
+                .find_transaction(&deposit(&gateway, 99).hash())
+                .unwrap(),
+            None
+        );
+
+        // Dropped without writing the batch (as a crash would): opening again reads the
+        // last block's transactions from the block.
+        drop(store);
+        let store = Store::open(dir.path()).unwrap();
+        assert_eq!(store.height(), 4);
+        assert_eq!(store.unindexed_transactions(), 4);
+        stored(&store);
+    }
+
+    #[test]
+    fn a_ledger_written_before_batching_counts_as_fully_indexed() {
+        let gateway = Keypair::derived(1, "gateway");
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::create_or_open(dir.path(), &genesis(&gateway)).unwrap();
+        store.set_index_batch_for_tests(1);
+        let mut nonce = 0;
+        let hashes = append(&mut store, &gateway, &mut nonce, 2);
+        {
+            let write = store.database.begin_write().unwrap();
+            write.open_table(META).unwrap().remove(INDEXED_KEY).unwrap();
+            write.commit().unwrap();
+        }
+        drop(store);
+        let store = Store::open(dir.path()).unwrap();
+        assert_eq!(store.unindexed_transactions(), 0);
+        for hash in &hashes {
+            assert_eq!(store.find_transaction(hash).unwrap(), Some(1));
+        }
+    }
+
+    #[test]
+    fn an_index_past_the_chain_is_reported() {
+        let gateway = Keypair::derived(1, "gateway");
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::create_or_open(dir.path(), &genesis(&gateway)).unwrap();
+        {
+            let write = store.database.begin_write().unwrap();
+            write
+                .open_table(META)
+                .unwrap()
+                .insert(INDEXED_KEY, 3u64.to_be_bytes().as_slice())
+                .unwrap();
+            write.commit().unwrap();
+        }
+        drop(store);
+        let error = Store::open(dir.path()).unwrap_err();
+        assert!(
+            error
+                .to_string()
+                .contains("transaction index reaches height 3"),
+            "{error}"
+        );
     }
 }

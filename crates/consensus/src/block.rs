@@ -15,7 +15,7 @@
 //! i.e. the hash of its [`Header`]. Hashing the header rather than the whole block lets a
 //! certificate carry a chain of small headers instead of whole descendant blocks.
 
-use bytes::{Buf, BufMut};
+use bytes::{Buf, BufMut, Bytes};
 use commonware_codec::{EncodeSize, Error as CodecError, Read, Write};
 use commonware_consensus::{Heightable, types::Height};
 use commonware_cryptography::{Digestible, Hasher, Sha256, sha256::Digest};
@@ -27,6 +27,10 @@ pub const HEADER_BYTES: usize = 8 + 8 + 8 + 32 + 32;
 const BLOCK_FIXED_BYTES: usize = 8 + 8 + 8 + 32 + 4;
 
 /// A block as ordered by consensus: an opaque payload plus the chain metadata.
+///
+/// The payload's hash is computed once, when the block is made or decoded, so the digest
+/// that consensus asks for again and again costs one hash of a header, not of the payload;
+/// the payload is shared, not copied, when the block is cloned.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Block {
     /// Height in the chain; genesis is 0, the first application block is 1.
@@ -38,7 +42,9 @@ pub struct Block {
     /// Digest of the parent block.
     pub parent: Digest,
     /// Opaque application payload. Empty means a no-op block.
-    pub payload: Vec<u8>,
+    payload: Bytes,
+    /// `sha256(payload)`.
+    payload_hash: [u8; 32],
 }
 
 /// The hashed part of a block: everything but the payload, which enters through its hash.
@@ -110,13 +116,31 @@ pub fn payload_hash(payload: &[u8]) -> [u8; 32] {
 impl Block {
     /// The genesis block every validator starts from (height 0, time 0, zero parent).
     pub fn genesis() -> Self {
+        Self::new(0, 0, 0, Digest::from([0u8; 32]), Bytes::new())
+    }
+
+    /// A block of these fields (hashing the payload once).
+    pub fn new(
+        height: u64,
+        view: u64,
+        timestamp_ms: u64,
+        parent: Digest,
+        payload: impl Into<Bytes>,
+    ) -> Self {
+        let payload = payload.into();
         Self {
-            height: 0,
-            view: 0,
-            timestamp_ms: 0,
-            parent: Digest::from([0u8; 32]),
-            payload: Vec::new(),
+            height,
+            view,
+            timestamp_ms,
+            parent,
+            payload_hash: payload_hash(&payload),
+            payload,
         }
+    }
+
+    /// The application payload.
+    pub fn payload(&self) -> &Bytes {
+        &self.payload
     }
 
     /// The hashed part of this block.
@@ -126,7 +150,7 @@ impl Block {
             view: self.view,
             timestamp_ms: self.timestamp_ms,
             parent: digest_bytes(&self.parent),
-            payload_hash: payload_hash(&self.payload),
+            payload_hash: self.payload_hash,
         }
     }
 }
@@ -170,15 +194,14 @@ impl Read for Block {
         if reader.remaining() < length {
             return Err(CodecError::EndOfBuffer);
         }
-        let mut payload = vec![0u8; length];
-        reader.copy_to_slice(&mut payload);
-        Ok(Self {
+        let payload = reader.copy_to_bytes(length);
+        Ok(Self::new(
             height,
             view,
             timestamp_ms,
-            parent: Digest::from(parent),
+            Digest::from(parent),
             payload,
-        })
+        ))
     }
 }
 
@@ -215,13 +238,7 @@ mod tests {
 
     #[test]
     fn block_round_trips_and_rejects_oversized_payloads() {
-        let block = Block {
-            height: 7,
-            view: 9,
-            timestamp_ms: 1_000,
-            parent: Digest::from([3u8; 32]),
-            payload: vec![1, 2, 3],
-        };
+        let block = Block::new(7, 9, 1_000, Digest::from([3u8; 32]), vec![1, 2, 3]);
         let bytes = block.encode();
         assert_eq!(bytes.len(), block.encode_size());
         let decoded = Block::read_cfg(&mut bytes.clone(), &16).unwrap();
@@ -234,5 +251,9 @@ mod tests {
         });
         assert_eq!(header, block.header());
         assert_eq!(Digest::from(header.digest()), block.digest());
+        assert_eq!(header.payload_hash, payload_hash(&[1, 2, 3]));
+        // Another payload, another digest.
+        let other = Block::new(7, 9, 1_000, Digest::from([3u8; 32]), vec![1, 2, 4]);
+        assert_ne!(other.digest(), block.digest());
     }
 }

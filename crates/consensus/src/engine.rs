@@ -263,13 +263,13 @@ where
             clock.sleep(POLL).await;
         };
         let (timestamp_ms, payload) = payload;
-        let block = Block {
+        let block = Block::new(
             height,
-            view: context.round.view().get(),
+            context.round.view().get(),
             timestamp_ms,
-            parent: parent_digest,
+            parent_digest,
             payload,
-        };
+        );
         let digest = block.digest();
         Some(Digested::precomputed(block, digest))
     }
@@ -305,7 +305,7 @@ where
                 .sleep(Duration::from_millis(block.timestamp_ms - limit))
                 .await;
         }
-        if block.payload.is_empty() {
+        if block.payload().is_empty() {
             return true;
         }
         let digest = block.digest();
@@ -316,7 +316,7 @@ where
                     ParentStatus::Tip => {
                         return inner
                             .app
-                            .verify(block.height, block.timestamp_ms, &block.payload);
+                            .verify(block.height, block.timestamp_ms, block.payload());
                     }
                     ParentStatus::Stale => {
                         // Valid only if this very block is already final (a late re-check).
@@ -429,7 +429,7 @@ async fn deliver<E: Clock, A: Application>(
             timestamp_ms: block.timestamp_ms,
             parent: digest_bytes(&block.parent),
             digest: digest_bytes(&digest),
-            payload: block.payload.clone(),
+            payload: block.payload().to_vec(),
             certificate,
         })
     } else {

@@ -48,7 +48,8 @@ pub use state::{Account, Asset, SlotBook, State, Totals};
 pub use store::{FILE_NAME, Store, StoreError};
 pub use tx::{
     AssetSpec, BalancingPrice, Body, Delivery, HashedTransaction, Role, Roles, SignedTransaction,
-    TX_DOMAIN, TradeEntry, Transaction, hash_and_check_signatures, signatures_valid,
+    TX_DOMAIN, TradeEntry, Transaction, hash_and_check_signatures,
+    hash_and_check_signatures_unless, signatures_valid,
 };
 
 /// Limits of the ledger (STYLE 10). Over a limit a transaction fails with

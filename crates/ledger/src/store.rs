@@ -8,16 +8,20 @@
 //! next; when read back, its header is hashed again and compared with the stored hash, so a
 //! block altered on disk is found.
 //!
-//! # The index of transactions is written in batches
+//! # The index of transactions is written a slice at a time
 //!
 //! Transaction hashes are random, so each one inserted into the copy-on-write B-tree of
-//! `transactions` rewrites a leaf page of its own: written with every block, the index cost
-//! about a page (4 KiB) of writes per transaction, several times the block itself. Instead the
-//! hashes of recent blocks are kept in memory and inserted, sorted, together with the block
-//! that brings them to [`INDEX_BATCH`], in that block's write transaction, which also
-//! records the last height the table covers. The blocks themselves are written durably one by
-//! one as before. After a crash the hashes not yet in the table are read again from their
-//! blocks when the store opens, so lookups never miss a stored transaction.
+//! `transactions` lands in a leaf of its own: written with every block, the index rewrote
+//! about a page (4 KiB) per transaction, several times the block itself. Instead the key space
+//! is cut into [`INDEX_SLICES`] slices by the first byte of the hash. New hashes wait in memory,
+//! per slice; each block's write transaction writes the waiting hashes of one slice, sorted,
+//! in turn (block `h` writes slice `h mod INDEX_SLICES`). A slice's hashes of many blocks then
+//! share the leaves they rewrite, every block does the same bounded amount of index work (no
+//! block waits for a large batch), and a hash waits at most [`INDEX_SLICES`] blocks.
+//!
+//! The same transaction records the height below which every block's hashes are in the
+//! table (`meta`, `indexed height`). After a crash the hashes above it are read again from
+//! their blocks when the store opens, so lookups never miss a stored transaction.
 
 use crate::block::Block;
 use crate::crypto::Hash;
@@ -35,9 +39,8 @@ const TRANSACTIONS: TableDefinition<&[u8; 32], u64> = TableDefinition::new("tran
 /// had every block indexed as it was written.
 const INDEXED_KEY: &str = "indexed height";
 
-/// How many transaction hashes are kept in memory before they are written to the index
-/// together (see the module documentation).
-pub const INDEX_BATCH: usize = 65_536;
+/// Into how many slices the index of transactions is cut (see the module documentation).
+pub const INDEX_SLICES: usize = 64;
 
 /// The database file name inside a ledger directory.
 pub const FILE_NAME: &str = "ledger.redb";
@@ -92,11 +95,9 @@ pub struct Store {
     genesis: Genesis,
     height: u64,
     head: Hash,
-    /// Hashes of the transactions of the blocks above the index's height, with their
+    /// Per slice of the key space, the hashes not yet written to the index, with their
     /// block's height.
-    unindexed: std::collections::HashMap<Hash, u64>,
-    /// [`INDEX_BATCH`], smaller in tests.
-    index_batch: usize,
+    unindexed: Vec<std::collections::HashMap<Hash, u64>>,
 }
 
 impl std::fmt::Debug for Store {
@@ -148,8 +149,7 @@ impl Store {
             head: genesis.hash(),
             genesis: genesis.clone(),
             height: 0,
-            unindexed: Default::default(),
-            index_batch: INDEX_BATCH,
+            unindexed: vec![Default::default(); INDEX_SLICES],
         })
     }
 
@@ -204,8 +204,7 @@ impl Store {
             genesis,
             height,
             head,
-            unindexed: Default::default(),
-            index_batch: INDEX_BATCH,
+            unindexed: vec![Default::default(); INDEX_SLICES],
         };
         if indexed > height {
             return Err(StoreError::Corrupt {
@@ -222,7 +221,9 @@ impl Store {
                 break;
             };
             for tx in &block.transactions {
-                store.unindexed.insert(tx.hash(), at);
+                let hash = tx.hash();
+                let slice = store.slice_of(&hash);
+                store.unindexed[slice].insert(hash, at);
             }
         }
         Ok(store)
@@ -286,7 +287,8 @@ impl Store {
         let bytes = block.to_bytes();
         let path = &self.path;
         let write = self.database.begin_write().map_err(|e| db_error(path, e))?;
-        let mut flushed = false;
+        let slices = self.unindexed.len();
+        let written = (height % slices as u64) as usize;
         {
             let mut blocks = write.open_table(BLOCKS).map_err(|e| db_error(path, e))?;
             blocks
@@ -296,52 +298,62 @@ impl Store {
             hashes
                 .insert(height, hash.0.as_slice())
                 .map_err(|e| db_error(path, e))?;
-            if self.unindexed.len() + tx_hashes.len() >= self.index_batch {
-                let mut entries: Vec<(&Hash, u64)> = self
-                    .unindexed
-                    .iter()
-                    .map(|(hash, at)| (hash, *at))
-                    .chain(tx_hashes.iter().map(|hash| (hash, height)))
-                    .collect();
-                // In key order, consecutive inserts share the leaves they rewrite.
-                entries.sort_unstable_by_key(|(hash, _)| **hash);
-                let mut transactions = write
-                    .open_table(TRANSACTIONS)
+            let mut entries: Vec<(&Hash, u64)> = self.unindexed[written]
+                .iter()
+                .map(|(hash, at)| (hash, *at))
+                .chain(
+                    tx_hashes
+                        .iter()
+                        .filter(|hash| self.slice_of(hash) == written)
+                        .map(|hash| (hash, height)),
+                )
+                .collect();
+            // In key order, consecutive inserts share the leaves they rewrite.
+            entries.sort_unstable_by_key(|(hash, _)| **hash);
+            let mut transactions = write
+                .open_table(TRANSACTIONS)
+                .map_err(|e| db_error(path, e))?;
+            for (hash, at) in entries {
+                transactions
+                    .insert(&hash.0, at)
                     .map_err(|e| db_error(path, e))?;
-                for (hash, at) in entries {
-                    transactions
-                        .insert(&hash.0, at)
-                        .map_err(|e| db_error(path, e))?;
-                }
-                let mut meta = write.open_table(META).map_err(|e| db_error(path, e))?;
-                meta.insert(INDEXED_KEY, height.to_be_bytes().as_slice())
-                    .map_err(|e| db_error(path, e))?;
-                flushed = true;
             }
+            // Every slice was written by one of the last `slices` blocks, this one included.
+            let indexed = (height + 1).saturating_sub(slices as u64);
+            let mut meta = write.open_table(META).map_err(|e| db_error(path, e))?;
+            meta.insert(INDEXED_KEY, indexed.to_be_bytes().as_slice())
+                .map_err(|e| db_error(path, e))?;
         }
         write.commit().map_err(|e| db_error(path, e))?;
-        if flushed {
-            self.unindexed.clear();
-        } else {
-            self.unindexed
-                .extend(tx_hashes.iter().map(|hash| (*hash, height)));
+        self.unindexed[written].clear();
+        for hash in tx_hashes {
+            let slice = self.slice_of(hash);
+            if slice != written {
+                self.unindexed[slice].insert(*hash, height);
+            }
         }
         self.height = height;
         self.head = hash;
         Ok(())
     }
 
-    /// Writes the index every `batch` transactions instead of every [`INDEX_BATCH`] (for
-    /// tests of the batching).
+    /// The slice of the index that `hash` belongs to.
+    fn slice_of(&self, hash: &Hash) -> usize {
+        usize::from(hash.0[0]) * self.unindexed.len() / 256
+    }
+
+    /// Cuts the index into `slices` slices instead of [`INDEX_SLICES`] (for tests of the
+    /// slicing; only on an empty store).
     #[doc(hidden)]
-    pub fn set_index_batch_for_tests(&mut self, batch: usize) {
-        self.index_batch = batch.max(1);
+    pub fn set_index_slices_for_tests(&mut self, slices: usize) {
+        assert_eq!(self.height, 0, "only before the first block");
+        self.unindexed = vec![Default::default(); slices.clamp(1, 256)];
     }
 
     /// How many stored transactions are not yet in the on-disk index (they are found all the
     /// same, from memory).
     pub fn unindexed_transactions(&self) -> usize {
-        self.unindexed.len()
+        self.unindexed.iter().map(|slice| slice.len()).sum()
     }
 
     /// Reads block `height`, checking its header against the stored hash.
@@ -387,7 +399,7 @@ impl Store {
 
     /// Height of the block holding the transaction `hash`, if one does.
     pub fn find_transaction(&self, hash: &Hash) -> Result<Option<u64>, StoreError> {
-        if let Some(height) = self.unindexed.get(hash) {
+        if let Some(height) = self.unindexed[self.slice_of(hash)].get(hash) {
             return Ok(Some(*height));
         }
         let path = &self.path;
@@ -500,40 +512,56 @@ mod tests {
         table.get(&hash.0).unwrap().map(|height| height.value())
     }
 
+    fn indexed_height(store: &Store) -> u64 {
+        let read = store.database.begin_read().unwrap();
+        let meta = read.open_table(META).unwrap();
+        let bytes = meta.get(INDEXED_KEY).unwrap().unwrap();
+        u64::from_be_bytes(bytes.value().try_into().unwrap())
+    }
+
     #[test]
-    fn every_stored_transaction_is_found_whether_or_not_its_batch_was_written() {
+    fn every_stored_transaction_is_found_whether_or_not_its_slice_was_written() {
         let gateway = Keypair::derived(1, "gateway");
         let dir = tempfile::tempdir().unwrap();
         let mut store = Store::create_or_open(dir.path(), &genesis(&gateway)).unwrap();
-        store.set_index_batch_for_tests(5);
+        // Slice 0: first byte below 128, written by even heights; slice 1 by odd heights.
+        store.set_index_slices_for_tests(2);
         let mut nonce = 0;
         let mut blocks = Vec::new();
-        // 3 + 1 stay in memory; the third block brings the batch to 6 and writes all of them.
-        for count in [3, 1, 2, 4] {
+        for count in [3, 5, 2, 8] {
             blocks.push(append(&mut store, &gateway, &mut nonce, count));
         }
-        let stored = |store: &Store| {
+        let found = |store: &Store| {
             for (at, hashes) in blocks.iter().enumerate() {
                 for hash in hashes {
                     assert_eq!(store.find_transaction(hash).unwrap(), Some(at as u64 + 1));
                 }
             }
         };
-        stored(&store);
-        assert_eq!(store.unindexed_transactions(), 4);
-        for hash in blocks[..3].iter().flatten() {
-            assert!(
-                on_disk(&store, hash).is_some(),
-                "a written batch is on disk"
-            );
+        found(&store);
+        let mut waiting = 0;
+        for (at, hashes) in blocks.iter().enumerate() {
+            let height = at as u64 + 1;
+            for hash in hashes {
+                let written = if hash.0[0] < 128 {
+                    height <= 4
+                } else {
+                    height <= 3
+                };
+                assert_eq!(
+                    on_disk(&store, hash).is_some(),
+                    written,
+                    "{hash:?} of block {height}"
+                );
+                waiting += usize::from(!written);
+            }
         }
-        for hash in &blocks[3] {
-            assert_eq!(
-                on_disk(&store, hash),
-                None,
-                "the last block waits in memory"
-            );
-        }
+        assert!(
+            waiting > 0,
+            "block 4 has hashes of slice 1, which wait in memory"
+        );
+        assert_eq!(store.unindexed_transactions(), waiting);
+        assert_eq!(indexed_height(&store), 3);
         assert_eq!(
             store
                 .find_transaction(&deposit(&gateway, 99).hash())
@@ -541,13 +569,47 @@ mod tests {
             None
         );
 
-        // Dropped without writing the batch (as a crash would): opening again reads the
-        // last block's transactions from the block.
+        // Dropped as a crash would leave it: opening again reads the transactions of the
+        // blocks above the recorded height from the blocks.
         drop(store);
         let store = Store::open(dir.path()).unwrap();
         assert_eq!(store.height(), 4);
-        assert_eq!(store.unindexed_transactions(), 4);
-        stored(&store);
+        assert_eq!(store.unindexed_transactions(), blocks[3].len());
+        found(&store);
+    }
+
+    #[test]
+    fn a_hash_waits_at_most_one_round_of_slices() {
+        for slices in [1, 3, 8] {
+            let gateway = Keypair::derived(slices as u64, "gateway");
+            let dir = tempfile::tempdir().unwrap();
+            let mut store = Store::create_or_open(dir.path(), &genesis(&gateway)).unwrap();
+            store.set_index_slices_for_tests(slices);
+            let mut nonce = 0;
+            let mut blocks: Vec<Vec<Hash>> = Vec::new();
+            for height in 1..=20u64 {
+                blocks.push(append(
+                    &mut store,
+                    &gateway,
+                    &mut nonce,
+                    (height % 5) as usize,
+                ));
+                for (at, hashes) in blocks.iter().enumerate() {
+                    let block = at as u64 + 1;
+                    for hash in hashes {
+                        assert_eq!(store.find_transaction(hash).unwrap(), Some(block));
+                        if block + slices as u64 <= height {
+                            assert_eq!(on_disk(&store, hash), Some(block), "{slices} slices");
+                        }
+                    }
+                }
+                let indexed = indexed_height(&store);
+                assert_eq!(indexed, (height + 1).saturating_sub(slices as u64));
+                for hash in blocks[..indexed as usize].iter().flatten() {
+                    assert!(on_disk(&store, hash).is_some(), "below the recorded height");
+                }
+            }
+        }
     }
 
     #[test]
@@ -555,7 +617,7 @@ mod tests {
         let gateway = Keypair::derived(1, "gateway");
         let dir = tempfile::tempdir().unwrap();
         let mut store = Store::create_or_open(dir.path(), &genesis(&gateway)).unwrap();
-        store.set_index_batch_for_tests(1);
+        store.set_index_slices_for_tests(1);
         let mut nonce = 0;
         let hashes = append(&mut store, &gateway, &mut nonce, 2);
         {

@@ -352,24 +352,44 @@ impl HashedTransaction {
 pub fn hash_and_check_signatures(
     transactions: Vec<SignedTransaction>,
 ) -> Vec<(HashedTransaction, bool)> {
+    hash_and_check_signatures_unless(transactions, |hashes| vec![false; hashes.len()])
+}
+
+/// [`hash_and_check_signatures`], except for the transactions that `known` (asked once, with
+/// every hash in order) says were checked before: those count as valid without a check. A
+/// hash covers the signature, so a transaction with the hash of one whose signature was
+/// valid carries that same signature.
+pub fn hash_and_check_signatures_unless(
+    transactions: Vec<SignedTransaction>,
+    known: impl FnOnce(&[Hash]) -> Vec<bool>,
+) -> Vec<(HashedTransaction, bool)> {
     let messages: Vec<Vec<u8>> = transactions
         .iter()
         .map(SignedTransaction::message)
         .collect();
-    let valid = {
-        let checks: Vec<(&SignedTransaction, &[u8])> = transactions
-            .iter()
-            .zip(&messages)
-            .map(|(tx, message)| (tx, message.as_slice()))
-            .collect();
-        signatures_valid_of_messages(&checks)
-    };
+    let hashes: Vec<Hash> = transactions
+        .iter()
+        .zip(&messages)
+        .map(|(transaction, message)| transaction.hash_of_message(message))
+        .collect();
+    let mut valid = known(&hashes);
+    assert_eq!(valid.len(), hashes.len(), "one answer per hash");
+    let checks: Vec<(&SignedTransaction, &[u8])> = transactions
+        .iter()
+        .zip(&messages)
+        .zip(&valid)
+        .filter(|(_, known)| !**known)
+        .map(|((tx, message), _)| (tx, message.as_slice()))
+        .collect();
+    let mut checked = signatures_valid_of_messages(&checks).into_iter();
+    for answer in valid.iter_mut().filter(|known| !**known) {
+        *answer = checked.next().expect("one answer per check");
+    }
     transactions
         .into_iter()
-        .zip(messages)
+        .zip(hashes)
         .zip(valid)
-        .map(|((transaction, message), signature_ok)| {
-            let hash = transaction.hash_of_message(&message);
+        .map(|((transaction, hash), signature_ok)| {
             (HashedTransaction { hash, transaction }, signature_ok)
         })
         .collect()
@@ -459,6 +479,35 @@ mod tests {
             (hashed.hash(), signature_ok),
             (transactions[2].hash(), false)
         );
+    }
+
+    #[test]
+    fn only_the_transactions_not_known_are_checked() {
+        let key = Keypair::derived(0, "gateway");
+        let other = Keypair::derived(1, "gateway");
+        let mut forged = deposit(&other, 3);
+        forged.signature = deposit(&key, 3).signature;
+        let transactions = vec![deposit(&key, 1), forged.clone(), deposit(&key, 2), forged];
+        // The first forged copy is said to be known, the second is not: only the second is
+        // checked, and fails.
+        let answers = hash_and_check_signatures_unless(transactions.clone(), |hashes| {
+            assert_eq!(
+                hashes.to_vec(),
+                transactions.iter().map(|tx| tx.hash()).collect::<Vec<_>>()
+            );
+            vec![false, true, true, false]
+        });
+        let valid: Vec<bool> = answers.iter().map(|(_, ok)| *ok).collect();
+        assert_eq!(valid, vec![true, true, true, false]);
+        for ((hashed, _), tx) in answers.into_iter().zip(&transactions) {
+            assert_eq!(hashed.hash(), tx.hash());
+        }
+        // Nothing known: the same answers as checking each.
+        let answers = hash_and_check_signatures_unless(transactions.clone(), |hashes| {
+            vec![false; hashes.len()]
+        });
+        let valid: Vec<bool> = answers.iter().map(|(_, ok)| *ok).collect();
+        assert_eq!(valid, vec![true, false, true, false]);
     }
 
     #[test]

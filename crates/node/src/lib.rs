@@ -44,8 +44,9 @@ use nestgrid_consensus::{Application, FinalizedBlock, Timeouts, WorkSignal, veri
 use nestgrid_ledger::{
     Block, BlockHeader, Certificate, CertificateCheck, Executed, Genesis, Hash, HashedTransaction,
     Ledger, ResultCode, SignedTransaction, hash_and_check_signatures,
+    hash_and_check_signatures_unless,
 };
-use std::collections::{BTreeMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -181,7 +182,12 @@ pub struct Shared {
     waiting: HashSet<Hash>,
     /// Verified or proposed next blocks by payload hash, executed once.
     pending: BTreeMap<Hash, Executed>,
-    status: BTreeMap<Hash, Status>,
+    /// Pending and rejected transactions (committed ones are found in the ledger).
+    status: HashMap<Hash, Status>,
+    /// Transactions of recently verified blocks, whose signatures this validator checked
+    /// then: when the same transaction is also submitted (a client sends it to every
+    /// validator, and the block got here first), its signature is not checked again.
+    verified: RecentHashes,
     max_block_transactions: usize,
     /// Notified when a transaction enters the mempool (wakes a leader holding back a block).
     work: WorkSignal,
@@ -253,6 +259,35 @@ impl Shared {
     }
 }
 
+/// How many verified blocks' transactions [`RecentHashes`] remembers.
+const RECENT_BLOCKS: usize = 64;
+
+/// The hashes of the transactions of the last [`RECENT_BLOCKS`] verified blocks.
+#[derive(Debug, Default)]
+struct RecentHashes {
+    hashes: HashSet<Hash>,
+    blocks: VecDeque<Vec<Hash>>,
+}
+
+impl RecentHashes {
+    /// Remembers one block's transactions, forgetting the oldest block's beyond the limit.
+    fn add(&mut self, block: Vec<Hash>) {
+        if self.blocks.len() == RECENT_BLOCKS
+            && let Some(oldest) = self.blocks.pop_front()
+        {
+            for hash in &oldest {
+                self.hashes.remove(hash);
+            }
+        }
+        self.hashes.extend(block.iter().copied());
+        self.blocks.push_back(block);
+    }
+
+    fn contains(&self, hash: &Hash) -> bool {
+        self.hashes.contains(hash)
+    }
+}
+
 /// A transaction whose chain and signature were checked, with its hash: what
 /// [`Shared::submit_checked`] takes. Checking costs most of a submission (the signature), and
 /// needs neither the ledger nor its lock, so a batch is checked before the lock is taken.
@@ -311,7 +346,8 @@ impl LedgerApp {
                 mempool: VecDeque::new(),
                 waiting: HashSet::new(),
                 pending: BTreeMap::new(),
-                status: BTreeMap::new(),
+                status: HashMap::new(),
+                verified: RecentHashes::default(),
                 max_block_transactions: max_block_transactions
                     .min(nestgrid_ledger::limits::TRANSACTIONS_PER_BLOCK),
                 work: WorkSignal::new(),
@@ -336,7 +372,14 @@ impl LedgerApp {
     /// consensus is not kept waiting), then they enter the mempool under one lock. One answer
     /// per transaction, as [`LedgerApp::submit`] would give.
     pub fn submit_all(&self, transactions: Vec<SignedTransaction>) -> Vec<Result<Hash, Refused>> {
-        let checked: Vec<Result<Checked, Refused>> = hash_and_check_signatures(transactions)
+        let checked: Vec<Result<Checked, Refused>> =
+            hash_and_check_signatures_unless(transactions, |hashes| {
+                let shared = self.lock();
+                hashes
+                    .iter()
+                    .map(|hash| shared.verified.contains(hash))
+                    .collect()
+            })
             .into_iter()
             .map(|(hashed, signature_ok)| Checked::from_check(&self.chain_id, hashed, signature_ok))
             .collect();
@@ -414,6 +457,7 @@ impl Application for LedgerApp {
         );
         match checked {
             Ok(executed) => {
+                shared.verified.add(executed.hashes().to_vec());
                 shared.pending.insert(payload_hash(payload), executed);
                 true
             }
@@ -458,7 +502,8 @@ impl Application for LedgerApp {
         shared.pending.clear();
         for hash in &included {
             shared.waiting.remove(hash);
-            shared.status.insert(*hash, Status::Committed { height });
+            // From now on the ledger answers for it.
+            shared.status.remove(hash);
         }
         shared
             .mempool
@@ -561,5 +606,42 @@ mod tests {
         let verified = verifier.lock().pending.values().next().unwrap().clone();
         assert_eq!(verified.hashes(), own);
         assert_eq!(verified.header, proposed.header);
+
+        // The verified block's transactions are remembered as checked, a forged copy is
+        // not: submitted late, the genuine ones enter the mempool, the forged one is refused.
+        assert!(
+            own.iter()
+                .all(|hash| verifier.lock().verified.contains(hash))
+        );
+        let mut late_forgery = transactions[2].clone();
+        late_forgery.signature = transactions[1].signature;
+        assert!(!verifier.lock().verified.contains(&late_forgery.hash()));
+        let answers = verifier.submit_all(vec![
+            transactions[1].clone(),
+            late_forgery,
+            transactions[2].clone(),
+        ]);
+        assert_eq!(
+            answers,
+            [
+                Ok(own[1]),
+                Err(Refused::Invalid(ResultCode::BadSignature)),
+                Ok(own[2])
+            ]
+        );
+    }
+
+    #[test]
+    fn recent_hashes_forget_the_oldest_block() {
+        let mut recent = RecentHashes::default();
+        let hash = |n: u8| Hash([n; 32]);
+        for block in 0..RECENT_BLOCKS as u8 {
+            recent.add(vec![hash(block), hash(200)]);
+        }
+        assert!(recent.contains(&hash(0)));
+        recent.add(vec![hash(250)]);
+        assert!(!recent.contains(&hash(0)), "the oldest block is forgotten");
+        assert!(recent.contains(&hash(1)) && recent.contains(&hash(250)));
+        assert_eq!(recent.blocks.len(), RECENT_BLOCKS);
     }
 }

@@ -184,6 +184,9 @@ pub struct Shared {
     pending: BTreeMap<Hash, Executed>,
     /// Pending and rejected transactions (committed ones are found in the ledger).
     status: HashMap<Hash, Status>,
+    /// Rejected transactions in the order they were rejected: beyond [`REJECTED_KEPT`] the
+    /// oldest are forgotten.
+    rejected: VecDeque<Hash>,
     /// Transactions of recently verified blocks, whose signatures this validator checked
     /// then: when the same transaction is also submitted (a client sends it to every
     /// validator, and the block got here first), its signature is not checked again.
@@ -245,6 +248,22 @@ impl Shared {
         Ok(hash)
     }
 
+    /// Records that `hash` was rejected with `code`, forgetting the oldest rejection beyond
+    /// [`REJECTED_KEPT`] (its status becomes [`Status::Unknown`]).
+    fn reject(&mut self, hash: Hash, code: ResultCode) {
+        self.status.insert(hash, Status::Rejected(code));
+        self.rejected.push_back(hash);
+        while self.rejected.len() > REJECTED_KEPT {
+            let Some(oldest) = self.rejected.pop_front() else {
+                break;
+            };
+            // Submitted again since, it may be waiting: only a rejection is forgotten.
+            if matches!(self.status.get(&oldest), Some(Status::Rejected(_))) {
+                self.status.remove(&oldest);
+            }
+        }
+    }
+
     /// Whether a block built now could carry a transaction: one of those a proposal would
     /// consider (the first `max_block_transactions` waiting) has its signer's next nonce.
     /// Transactions that wait for an earlier nonce do not count, so they cannot make leaders
@@ -258,6 +277,10 @@ impl Shared {
             .any(|tx| tx.transaction.nonce == state.next_nonce(&tx.transaction.signer))
     }
 }
+
+/// How many rejected transactions a validator remembers (their status; older ones are
+/// answered as unknown).
+pub const REJECTED_KEPT: usize = 100_000;
 
 /// How many verified blocks' transactions [`RecentHashes`] remembers.
 const RECENT_BLOCKS: usize = 64;
@@ -347,6 +370,7 @@ impl LedgerApp {
                 waiting: HashSet::new(),
                 pending: BTreeMap::new(),
                 status: HashMap::new(),
+                rejected: VecDeque::new(),
                 verified: RecentHashes::default(),
                 max_block_transactions: max_block_transactions
                     .min(nestgrid_ledger::limits::TRANSACTIONS_PER_BLOCK),
@@ -422,7 +446,7 @@ impl Application for LedgerApp {
         for (hash, code) in &executed.rejected {
             // A nonce ahead of its time may become valid; anything else never will.
             if *code != ResultCode::FutureNonce {
-                shared.status.insert(*hash, Status::Rejected(*code));
+                shared.reject(*hash, *code);
                 shared.waiting.remove(hash);
             }
         }
@@ -629,6 +653,36 @@ mod tests {
                 Ok(own[2])
             ]
         );
+    }
+
+    #[test]
+    fn only_the_latest_rejections_are_kept() {
+        let validator = Keypair::derived(3, "validator");
+        let gateway = Keypair::derived(3, "gateway");
+        let app = LedgerApp::new(
+            Ledger::in_memory(genesis(&validator, &gateway)).unwrap(),
+            100,
+        );
+        let mut shared = app.lock();
+        let hash = |n: u32| {
+            let mut bytes = [0; 32];
+            bytes[..4].copy_from_slice(&n.to_le_bytes());
+            Hash(bytes)
+        };
+        // The first one is waiting again when its rejection is forgotten: it stays waiting.
+        shared.reject(hash(0), ResultCode::StaleNonce);
+        shared.status.insert(hash(0), Status::Pending);
+        for n in 1..=REJECTED_KEPT as u32 + 1 {
+            shared.reject(hash(n), ResultCode::StaleNonce);
+        }
+        assert_eq!(shared.rejected.len(), REJECTED_KEPT);
+        assert_eq!(shared.status(&hash(0)), Status::Pending);
+        assert_eq!(shared.status(&hash(1)), Status::Unknown, "forgotten");
+        assert_eq!(
+            shared.status(&hash(2)),
+            Status::Rejected(ResultCode::StaleNonce)
+        );
+        assert_eq!(shared.status.len(), REJECTED_KEPT + 1);
     }
 
     #[test]

@@ -117,6 +117,33 @@ enum Command {
     Agent(exchange::AgentArgs),
     /// Load a running exchange with many agents placing tenders; report rate and latency.
     Loadgen(exchange::LoadgenArgs),
+    /// Run a ledger validator: `nestgrid node --config FILE`, or any command of `nestgrid-node`
+    /// (`nestgrid node --help`). Needs a build with the `node` feature (docs/ledger.md).
+    #[command(disable_help_flag = true)]
+    Node {
+        /// The validator's arguments, as `nestgrid-node` takes them.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true, num_args = 0..)]
+        args: Vec<std::ffi::OsString>,
+    },
+}
+
+/// `nestgrid node ARGS`: the validator's command line, in this process.
+#[cfg(feature = "node")]
+fn node(args: Vec<std::ffi::OsString>) -> ! {
+    let argv = std::iter::once(std::ffi::OsString::from("nestgrid node")).chain(args);
+    std::process::exit(nestgrid_node::cli::main_from(argv))
+}
+
+/// `nestgrid node ARGS` in a build without the validator: says how to get one.
+#[cfg(not(feature = "node"))]
+fn node(_args: Vec<std::ffi::OsString>) -> ! {
+    eprintln!(
+        "error: this nestgrid was built without the ledger validator, which needs the consensus \
+         library (a longer build). Build it with `cargo build --release -p nestgrid-cli \
+         --features node`, or use the separate validator binary: `cargo build --release -p \
+         nestgrid-node` and `target/release/nestgrid-node --config FILE`."
+    );
+    std::process::exit(2)
 }
 
 /// A mechanism by name (any of `Mechanism::CLEARING`).
@@ -189,6 +216,7 @@ fn main() {
         Command::Agent(args) => exchange::agent(args),
         Command::Register(args) => exchange::register(args),
         Command::Loadgen(args) => exchange::loadgen(args),
+        Command::Node { args } => node(args),
     };
     if let Err(error) = result {
         eprintln!("error: {error:#}");

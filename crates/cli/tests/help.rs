@@ -85,3 +85,25 @@ fn readme_scenario_example_validates() {
         String::from_utf8_lossy(&output.stderr)
     );
 }
+
+/// `nestgrid node` runs the validator in a build with the `node` feature; in one without it
+/// (the default), it says how to get one instead of failing obscurely.
+#[test]
+fn node_says_how_to_get_the_validator_or_runs_it() {
+    let output = Command::new(env!("CARGO_BIN_EXE_nestgrid"))
+        .args(["node", "--help"])
+        .output()
+        .expect("the nestgrid binary starts");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    if cfg!(feature = "node") {
+        assert!(output.status.success(), "{stderr}");
+        assert!(stdout.contains("Usage: nestgrid node"), "{stdout}");
+        assert!(stdout.contains("testnet"), "{stdout}");
+    } else {
+        assert_eq!(output.status.code(), Some(2), "{stdout}{stderr}");
+        for words in ["--features node", "nestgrid-node --config FILE"] {
+            assert!(stderr.contains(words), "no `{words}` in: {stderr}");
+        }
+    }
+}

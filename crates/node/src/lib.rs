@@ -36,6 +36,7 @@
 //! opening a stored chain): it rebuilds the consensus payload from the stored block and asks
 //! [`nestgrid_consensus::verify_certificate`] for a quorum of the genesis validators.
 
+pub mod cli;
 pub mod loadgen;
 pub mod process;
 

@@ -125,6 +125,10 @@ pub struct LoadgenArgs {
     /// Print the report as JSON.
     #[arg(long)]
     json: bool,
+    /// Write every measured request to this CSV file: when it was due (ms after measuring
+    /// began), its latency (ms) and the answer's status (0: no answer)
+    #[arg(long, value_name = "FILE")]
+    trace: Option<PathBuf>,
 }
 
 fn scenario_text(path: &Option<PathBuf>) -> Result<(String, PathBuf)> {
@@ -278,10 +282,22 @@ pub fn loadgen(args: LoadgenArgs) -> Result<()> {
         warmup: args.warmup,
         rate: args.rate,
         presign: args.presign,
+        trace: args.trace.is_some(),
     };
     let report = runtime()?
         .block_on(nestgrid_server::loadgen::run(config, operator))
         .map_err(anyhow::Error::msg)?;
+    if let Some(path) = &args.trace {
+        let mut text = String::from("sent_ms,latency_ms,status\n");
+        for sample in &report.trace {
+            text.push_str(&format!(
+                "{:.3},{:.3},{}\n",
+                sample.sent_ms, sample.latency_ms, sample.status
+            ));
+        }
+        std::fs::write(path, text)
+            .with_context(|| format!("writing the trace to {}", path.display()))?;
+    }
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {

@@ -23,9 +23,13 @@
 //! and by the exchange.
 
 use borsh::{BorshDeserialize, BorshSerialize};
+use curve25519_dalek::constants::ED25519_BASEPOINT_POINT;
+use curve25519_dalek::edwards::{CompressedEdwardsY, EdwardsPoint};
+use curve25519_dalek::scalar::Scalar;
+use curve25519_dalek::traits::{IsIdentity, VartimeMultiscalarMul};
 use ed25519_dalek::{Signer, SigningKey, VerifyingKey};
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
+use sha2::{Digest, Sha256, Sha512};
 use std::fmt;
 
 /// A SHA-256 hash.
@@ -89,9 +93,15 @@ impl PublicKey {
     /// The key decompressed once, for checking many signatures by it (`None` if the bytes are
     /// not a point of the curve).
     pub fn verifier(&self) -> Option<Verifier> {
-        ed25519_zebra::VerificationKey::try_from(self.0)
-            .ok()
-            .map(Verifier)
+        let key = ed25519_zebra::VerificationKey::try_from(self.0).ok()?;
+        // The same decompression as the one just done: ZIP-215 takes the point as
+        // curve25519-dalek decodes it, non-canonical encodings included.
+        let point = CompressedEdwardsY(self.0).decompress()?;
+        Some(Verifier {
+            key,
+            bytes: self.0,
+            point,
+        })
     }
 
     /// Checks `signature` over `domain` and `message` (the ZIP-215 rules of this module's
@@ -246,13 +256,100 @@ impl Keypair {
 /// A public key decompressed once: checking a signature with it skips the key's
 /// decompression, a fifth of the work of a verification. Same rules as [`PublicKey::verify`].
 #[derive(Clone, Debug)]
-pub struct Verifier(ed25519_zebra::VerificationKey);
+pub struct Verifier {
+    key: ed25519_zebra::VerificationKey,
+    /// The key as it was given (the hash `k` covers these bytes, not a re-encoding).
+    bytes: [u8; 32],
+    /// The key's point, for checks in a batch ([`verify_all_by`]).
+    point: EdwardsPoint,
+}
+
+/// One signature to check with [`verify_all_by`], by a key decompressed in advance.
+#[derive(Clone, Copy, Debug)]
+pub struct VerifierCheck<'a> {
+    /// The signer's key, decompressed.
+    pub verifier: &'a Verifier,
+    /// The domain tag the message was signed under.
+    pub domain: &'a [u8],
+    /// The message.
+    pub message: &'a [u8],
+    /// The signature.
+    pub signature: &'a Signature,
+}
+
+/// [`verify_all`] for keys decompressed in advance: the same answers, and about a fifth less
+/// work per signature, since no key is decompressed again.
+///
+/// The batch check is the one of ZIP-215 (and of `ed25519-zebra`, `ed25519-consensus`): with
+/// a random 128-bit `z` per signature, `[8]([-Σ z·s]B + Σ [z]R + Σ [z·k]A)` must be the
+/// identity. It holds when every signature is valid; when one is not, it fails but with
+/// probability 2^-128. If it fails, every signature is checked alone to find which.
+pub fn verify_all_by(checks: &[VerifierCheck<'_>]) -> Vec<bool> {
+    if checks.len() >= 2 && batch_holds(checks) {
+        return vec![true; checks.len()];
+    }
+    checks
+        .iter()
+        .map(|check| {
+            check
+                .verifier
+                .verify(check.domain, check.message, check.signature)
+        })
+        .collect()
+}
+
+/// The batch equation of [`verify_all_by`]; `false` also when a signature's `R` is no point
+/// or its `s` is not canonical (that signature is invalid alone too).
+#[allow(non_snake_case)]
+fn batch_holds(checks: &[VerifierCheck<'_>]) -> bool {
+    use rand_core::RngCore;
+    let n = checks.len();
+    let mut random = vec![0u8; 16 * n];
+    rand_core::OsRng.fill_bytes(&mut random);
+    let mut B_coefficient = Scalar::ZERO;
+    let mut coefficients = Vec::with_capacity(2 * n);
+    let mut points = Vec::with_capacity(2 * n);
+    for (check, z) in checks.iter().zip(random.chunks_exact(16)) {
+        let (R_bytes, s_bytes) = check.signature.0.split_at(32);
+        let R_bytes: [u8; 32] = R_bytes.try_into().expect("32 of 64 bytes");
+        let s_bytes: [u8; 32] = s_bytes.try_into().expect("32 of 64 bytes");
+        let Some(R) = CompressedEdwardsY(R_bytes).decompress() else {
+            return false;
+        };
+        let Some(s) = Option::<Scalar>::from(Scalar::from_canonical_bytes(s_bytes)) else {
+            return false;
+        };
+        // k = SHA-512(R ‖ A ‖ signed bytes), the signed bytes as `signed_bytes` lays them out.
+        let k = Scalar::from_bytes_mod_order_wide(
+            &Sha512::new()
+                .chain_update(R_bytes)
+                .chain_update(check.verifier.bytes)
+                .chain_update((check.domain.len() as u32).to_le_bytes())
+                .chain_update(check.domain)
+                .chain_update(check.message)
+                .finalize()
+                .into(),
+        );
+        let z = Scalar::from(u128::from_le_bytes(z.try_into().expect("16 bytes")));
+        B_coefficient -= z * s;
+        coefficients.push(z);
+        points.push(R);
+        coefficients.push(z * k);
+        points.push(check.verifier.point);
+    }
+    EdwardsPoint::vartime_multiscalar_mul(
+        std::iter::once(&B_coefficient).chain(coefficients.iter()),
+        std::iter::once(&ED25519_BASEPOINT_POINT).chain(points.iter()),
+    )
+    .mul_by_cofactor()
+    .is_identity()
+}
 
 impl Verifier {
     /// Checks `signature` over `domain` and `message` (as [`PublicKey::verify`]).
     pub fn verify(&self, domain: &[u8], message: &[u8], signature: &Signature) -> bool {
         let signature = ed25519_zebra::Signature::from_bytes(&signature.0);
-        self.0
+        self.key
             .verify(&signature, &signed_bytes(domain, message))
             .is_ok()
     }
@@ -459,6 +556,49 @@ mod tests {
             )
         }
 
+        /// An honest key and a signature whose `R` has a small-order component:
+        /// `R = r·B + T`, `s = r + H(R, A, M)·a`. Only the cofactored equation accepts it.
+        pub fn mixed_order_nonce(
+            seed: u64,
+            domain: &[u8],
+            message: &[u8],
+        ) -> (PublicKey, Signature) {
+            let a = scalar(seed, b"honest");
+            let key = (a * ED25519_BASEPOINT_POINT).compress();
+            let r = scalar(seed, b"nonce");
+            let torsion = EIGHT_TORSION[1 + (seed % 7) as usize];
+            let big_r = (r * ED25519_BASEPOINT_POINT + torsion).compress();
+            let mut wide = [0u8; 64];
+            wide.copy_from_slice(
+                &Sha512::new()
+                    .chain_update(big_r.as_bytes())
+                    .chain_update(key.as_bytes())
+                    .chain_update(signed_bytes(domain, message))
+                    .finalize(),
+            );
+            let s = r + Scalar::from_bytes_mod_order_wide(&wide) * a;
+            let mut signature = [0u8; 64];
+            signature[..32].copy_from_slice(big_r.as_bytes());
+            signature[32..].copy_from_slice(s.as_bytes());
+            (PublicKey(key.to_bytes()), Signature(signature))
+        }
+
+        /// `signature` with `s` replaced by `s + ℓ`: the same value mod ℓ, not canonical.
+        pub fn non_canonical_s(signature: Signature) -> Signature {
+            const ORDER: [u8; 32] = [
+                0xed, 0xd3, 0xf5, 0x5c, 0x1a, 0x63, 0x12, 0x58, 0xd6, 0x9c, 0xf7, 0xa2, 0xde, 0xf9,
+                0xde, 0x14, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x10,
+            ];
+            let mut out = signature;
+            let mut carry = 0u16;
+            for (byte, order) in out.0[32..].iter_mut().zip(ORDER) {
+                let sum = u16::from(*byte) + u16::from(order) + carry;
+                *byte = sum as u8;
+                carry = sum >> 8;
+            }
+            out
+        }
+
         /// A key of small order and a "signature" anyone can make for it: `R = s·B`.
         pub fn small_order_forgery(seed: u64) -> (PublicKey, Signature) {
             let key = EIGHT_TORSION[(seed % 8) as usize].compress();
@@ -479,6 +619,16 @@ mod tests {
             "valid under ZIP-215"
         );
         assert!(!mixed.verify(b"tx", b"pay 6", &signature));
+        // A nonce with a small-order component: valid under ZIP-215, not under the strict
+        // rule; its `s` made non-canonical: valid under neither.
+        let (honest, signature) = crafted::mixed_order_nonce(3, b"tx", b"pay 5");
+        assert!(honest.verify(b"tx", b"pay 5", &signature));
+        let strict = VerifyingKey::from_bytes(&honest.0).unwrap().verify_strict(
+            &signed_bytes(b"tx", b"pay 5"),
+            &ed25519_dalek::Signature::from_bytes(&signature.0),
+        );
+        assert!(strict.is_err());
+        assert!(!honest.verify(b"tx", b"pay 5", &crafted::non_canonical_s(signature)));
         // The same signature is not valid under the strict cofactorless rule.
         let strict = VerifyingKey::from_bytes(&mixed.0).unwrap().verify_strict(
             &signed_bytes(b"tx", b"pay 5"),
@@ -508,7 +658,7 @@ mod tests {
     /// The kinds of signatures a batch is made of in the property below.
     fn item(kind: u8, seed: u64) -> (PublicKey, Vec<u8>, Signature) {
         let message = format!("message {seed}").into_bytes();
-        match kind % 6 {
+        match kind % 8 {
             0 | 1 => {
                 let keypair = Keypair::derived(seed, "signer");
                 let signature = keypair.sign(b"tx", &message);
@@ -530,6 +680,15 @@ mod tests {
                 let (key, signature) = crafted::mixed_order(seed, b"tx", &message);
                 (key, message, signature)
             }
+            5 => {
+                let (key, signature) = crafted::mixed_order_nonce(seed, b"tx", &message);
+                (key, message, signature)
+            }
+            6 => {
+                let keypair = Keypair::derived(seed, "signer");
+                let signature = crafted::non_canonical_s(keypair.sign(b"tx", &message));
+                (keypair.public(), message, signature)
+            }
             _ => {
                 let (key, signature) = crafted::small_order_forgery(seed);
                 (key, message, signature)
@@ -544,7 +703,7 @@ mod tests {
         /// the mix of valid, broken, mixed-order and small-order ones.
         #[test]
         fn checking_together_answers_as_checking_alone(
-            items in proptest::collection::vec((0u8..6, 0u64..1_000_000), 0..40),
+            items in proptest::collection::vec((0u8..8, 0u64..1_000_000), 0..40),
         ) {
             let items: Vec<(PublicKey, Vec<u8>, Signature)> =
                 items.iter().map(|&(kind, seed)| item(kind, seed)).collect();
@@ -561,7 +720,32 @@ mod tests {
                 .iter()
                 .map(|(key, message, signature)| key.verify(b"tx", message, signature))
                 .collect();
-            proptest::prop_assert_eq!(verify_all(&checks), alone);
+            proptest::prop_assert_eq!(verify_all(&checks), alone.clone());
+            // And with keys decompressed in advance (the keys that are no point are left
+            // out: they have no verifier).
+            let usable: Vec<(Verifier, &Vec<u8>, &Signature, bool)> = items
+                .iter()
+                .zip(&alone)
+                .filter_map(|((key, message, signature), &alone)| {
+                    Some((key.verifier()?, message, signature, alone))
+                })
+                .collect();
+            let checks: Vec<VerifierCheck<'_>> = usable
+                .iter()
+                .map(|(verifier, message, signature, _)| VerifierCheck {
+                    verifier,
+                    domain: b"tx",
+                    message,
+                    signature,
+                })
+                .collect();
+            let alone: Vec<bool> = usable.iter().map(|item| item.3).collect();
+            // The batch equation itself, not only the answers after falling back to single
+            // checks: it holds exactly when every signature is valid.
+            if !checks.is_empty() {
+                proptest::prop_assert_eq!(batch_holds(&checks), alone.iter().all(|&valid| valid));
+            }
+            proptest::prop_assert_eq!(verify_all_by(&checks), alone);
         }
     }
 }

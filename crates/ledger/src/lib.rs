@@ -39,8 +39,8 @@ pub use block::{
 pub use chain::{BlockFault, Executed, Ledger, LedgerError};
 pub use codes::ResultCode;
 pub use crypto::{
-    Hash, KeyError, KeyFile, Keypair, PublicKey, Signature, SignatureCheck, Verifier, merkle_root,
-    verify_all,
+    Hash, KeyError, KeyFile, Keypair, PublicKey, Signature, SignatureCheck, Verifier,
+    VerifierCheck, merkle_root, verify_all, verify_all_by,
 };
 pub use genesis::{Authority, Genesis, GenesisError};
 pub use solo::{Committed, NotSoleValidator, Sequencer};

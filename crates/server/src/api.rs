@@ -226,7 +226,7 @@ async fn authenticate_received(
     let valid = match app.nonces.verifier(&signed.key) {
         Some(verifier) => app
             .signatures
-            .check(signed.key, verifier, signed.message, signed.signature)
+            .check(verifier, signed.message, signed.signature)
             .await
             .map_err(|_| {
                 Problem::new(

@@ -26,6 +26,7 @@ pub mod store;
 use crate::exchange::{Limits, Market, Shared};
 use crate::model::{ParticipantRecord, Role, Timeline};
 use crate::store::{Put, Store};
+use axum::serve::ListenerExt;
 use nestgrid_grid::{LoadOptions, Topology};
 use nestgrid_ledger::{KeyFile, Keypair, PublicKey};
 use serde::Deserialize;
@@ -100,6 +101,23 @@ pub struct Server {
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     /// Keys written to the data folder at first start: (role, file).
     pub generated_keys: Vec<(Role, PathBuf)>,
+}
+
+/// Connections that may wait to be accepted: agents that reconnect together (after a restart
+/// of the exchange, say) come in bursts of thousands.
+const BACKLOG: u32 = 4_096;
+
+/// A listening socket on `address` with room for [`BACKLOG`] connections waiting.
+fn listen(address: SocketAddr) -> std::io::Result<tokio::net::TcpListener> {
+    let socket = if address.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    // As the standard library's listeners: a restarted exchange can bind at once.
+    socket.set_reuseaddr(true)?;
+    socket.bind(address)?;
+    socket.listen(BACKLOG)
 }
 
 fn data_error(path: &Path, error: impl std::fmt::Display) -> ServeError {
@@ -222,12 +240,10 @@ impl Server {
         let (shared, market) =
             Market::start(topology, timeline, config.limits, store, loaded, ledger)
                 .map_err(ServeError::Scenario)?;
-        let listener = tokio::net::TcpListener::bind(config.listen)
-            .await
-            .map_err(|error| ServeError::Listen {
-                address: config.listen,
-                message: error.to_string(),
-            })?;
+        let listener = listen(config.listen).map_err(|error| ServeError::Listen {
+            address: config.listen,
+            message: error.to_string(),
+        })?;
         let address = listener.local_addr().map_err(|error| ServeError::Listen {
             address: config.listen,
             message: error.to_string(),
@@ -239,6 +255,10 @@ impl Server {
         let (shutdown, stopped) = tokio::sync::oneshot::channel::<()>();
         let app = api::router(shared.clone());
         let http = tokio::spawn(async move {
+            // Answers go out at once: no waiting to fill a packet (Nagle's algorithm).
+            let listener = listener.tap_io(|stream| {
+                let _ = stream.set_nodelay(true);
+            });
             let serve = axum::serve(listener, app).with_graceful_shutdown(async move {
                 let _ = stopped.await;
             });

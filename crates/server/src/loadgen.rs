@@ -33,6 +33,19 @@ pub struct LoadConfig {
     /// still signed over its own timestamp and nonce; the run must then end inside the
     /// exchange's 30-second timestamp window.
     pub presign: bool,
+    /// Keep every measured request in [`LoadReport::trace`].
+    pub trace: bool,
+}
+
+/// One measured request (with [`LoadConfig::trace`]).
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub struct Sample {
+    /// When it was due (paced) or sent, milliseconds after measuring started.
+    pub sent_ms: f64,
+    /// Milliseconds from then to the answer.
+    pub latency_ms: f64,
+    /// The answer's status; 0 for no answer.
+    pub status: u16,
 }
 
 /// Requests signed ahead per agent and second of the run, with `presign` and no rate: twice
@@ -72,6 +85,9 @@ pub struct LoadReport {
     /// With `presign`: requests signed while the clock ran, because an agent used up those
     /// signed ahead.
     pub signed_during_run: u64,
+    /// Every measured request in the order they were due, with [`LoadConfig::trace`].
+    #[serde(skip)]
+    pub trace: Vec<Sample>,
 }
 
 /// Registers `config.agents` fresh keys (one external asset each) with the operator's key,
@@ -232,6 +248,15 @@ pub async fn run(config: LoadConfig, operator: Keypair) -> Result<LoadReport, St
             }
         }
     }
+    // Every agent connects before the clock starts, one after another (a burst of a thousand
+    // connections would overflow the exchange's queue of connections waiting to be accepted):
+    // agents keep their connection open, so connecting is not part of what is measured.
+    let mut connections = Vec::with_capacity(agents.len());
+    for _ in 0..agents.len() {
+        let mut connection = Connection::new(address.clone());
+        connection.connect().await?;
+        connections.push(connection);
+    }
     let start = Instant::now();
     let measure_from = start + Duration::from_secs_f64(config.warmup);
     let end = measure_from + Duration::from_secs_f64(config.seconds);
@@ -243,11 +268,17 @@ pub async fn run(config: LoadConfig, operator: Keypair) -> Result<LoadReport, St
         .rate
         .map(|rate| Duration::from_secs_f64(config.agents as f64 / rate));
     let agent_count = agents.len();
-    for ((number, (keypair, asset)), mut ready) in agents.into_iter().enumerate().zip(presigned) {
-        let mut connection = Connection::new(address.clone());
+    let config_trace = config.trace;
+    let agents = agents
+        .into_iter()
+        .zip(connections)
+        .enumerate()
+        .zip(presigned);
+    for ((number, ((keypair, asset), mut connection)), mut ready) in agents {
         let tender = tender.clone();
         tasks.push(tokio::spawn(async move {
             let mut latencies = Vec::new();
+            let mut trace = Vec::new();
             let mut refused: BTreeMap<u16, u64> = BTreeMap::new();
             let mut failed = 0u64;
             let mut signed_during_run = 0u64;
@@ -278,6 +309,13 @@ pub async fn run(config: LoadConfig, operator: Keypair) -> Result<LoadReport, St
                 if sent < measure_from {
                     continue;
                 }
+                if config_trace {
+                    trace.push(Sample {
+                        sent_ms: (sent - measure_from).as_secs_f64() * 1_000.0,
+                        latency_ms: took.as_secs_f64() * 1_000.0,
+                        status: *answer.as_ref().unwrap_or(&0),
+                    });
+                }
                 match answer {
                     Ok(201) => latencies.push(took.as_micros() as u32),
                     Ok(status) => {
@@ -289,15 +327,18 @@ pub async fn run(config: LoadConfig, operator: Keypair) -> Result<LoadReport, St
                     Err(_) => failed += 1,
                 }
             }
-            (latencies, refused, failed, signed_during_run)
+            (latencies, refused, failed, signed_during_run, trace)
         }));
     }
     let mut latencies = Vec::new();
     let mut refused: BTreeMap<u16, u64> = BTreeMap::new();
     let mut failed = 0;
     let mut signed_during_run = 0;
+    let mut trace = Vec::new();
     for task in tasks {
-        let (mine, theirs, lost, signed) = task.await.map_err(|error| error.to_string())?;
+        let (mine, theirs, lost, signed, samples) =
+            task.await.map_err(|error| error.to_string())?;
+        trace.extend(samples);
         signed_during_run += signed;
         latencies.extend(mine);
         for (status, count) in theirs {
@@ -306,6 +347,7 @@ pub async fn run(config: LoadConfig, operator: Keypair) -> Result<LoadReport, St
         failed += lost;
     }
     latencies.sort_unstable();
+    trace.sort_by(|a, b| a.sent_ms.total_cmp(&b.sent_ms));
     let percentile = |share: f64| -> f64 {
         if latencies.is_empty() {
             return 0.0;
@@ -326,6 +368,7 @@ pub async fn run(config: LoadConfig, operator: Keypair) -> Result<LoadReport, St
         max_ms: percentile(1.0),
         presigned: config.presign,
         signed_during_run: if config.presign { signed_during_run } else { 0 },
+        trace,
     })
 }
 
@@ -375,7 +418,8 @@ impl Connection {
         result
     }
 
-    async fn exchange(&mut self, request: &[u8]) -> Result<u16, String> {
+    /// Opens the connection if it is not open.
+    async fn connect(&mut self) -> Result<(), String> {
         if self.stream.is_none() {
             let stream = TcpStream::connect(&self.address)
                 .await
@@ -385,6 +429,11 @@ impl Connection {
                 .map_err(|error| error.to_string())?;
             self.stream = Some(stream);
         }
+        Ok(())
+    }
+
+    async fn exchange(&mut self, request: &[u8]) -> Result<u16, String> {
+        self.connect().await?;
         let stream = self.stream.as_mut().expect("connected above");
         stream
             .write_all(request)

@@ -2,25 +2,78 @@
 //!
 //! One thread checks every request signature. A handler queues its signature and waits for
 //! the answer; the thread takes everything waiting at that moment (up to [`MAX_BATCH`]) and
-//! checks it together with [`nestgrid_ledger::verify_all`], which gives each signature the
-//! answer a check alone gives in about half the time per signature. A lone signature is
-//! checked alone at once: nothing waits for a batch to fill. The queue is bounded
-//! ([`QUEUE`]): when it is full, handlers wait for a place.
+//! checks it together with [`nestgrid_ledger::verify_all_by`], which gives each signature the
+//! answer a check alone gives in about half the time per signature (the keys come
+//! decompressed, from the cache of [`nestgrid_ledger::request::Nonces`]). The queue is
+//! bounded ([`QUEUE`]): when it is full, handlers wait for a place.
+//!
+//! A batch of [`FILL`] signatures or more costs about a quarter less per signature than a
+//! smaller one (the multiplication of all points switches to Pippenger's method there). So
+//! when signatures arrive fast enough to fill such a batch within [`WAIT`], the thread waits
+//! for it to fill, at most [`WAIT`]; at lower rates it checks what is waiting at once, and a
+//! lone signature alone. See [`Filling`].
 
 use crate::auth::DOMAIN;
-use nestgrid_ledger::{PublicKey, Signature, SignatureCheck, Verifier, verify_all};
+use nestgrid_ledger::{Signature, Verifier, VerifierCheck, verify_all_by};
 use std::sync::Mutex;
+use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot};
 
 /// Signatures checked together at most.
 pub const MAX_BATCH: usize = 256;
 /// Signatures waiting at most; a handler waits for a place beyond.
 pub const QUEUE: usize = 1_024;
+/// A batch this large is checked with Pippenger's method: curve25519-dalek switches to it
+/// from 190 points, and a batch of `n` signatures has `2n + 1`.
+pub const FILL: usize = 95;
+/// The longest the first signature of a batch waits for the batch to fill.
+pub const WAIT: Duration = Duration::from_millis(5);
+
+/// Whether to wait for a batch to fill, from the rate signatures arrive at.
+#[derive(Debug)]
+struct Filling {
+    /// Signatures per second, smoothed over the last batches.
+    rate: f64,
+    /// When the last batch was taken.
+    last: Instant,
+}
+
+impl Filling {
+    fn new(now: Instant) -> Filling {
+        Filling {
+            rate: 0.0,
+            last: now,
+        }
+    }
+
+    /// `waiting` signatures were found at `now`, all of them arrived since the last batch was
+    /// taken. Returns until when to wait for more, if the rate fills [`FILL`] within [`WAIT`].
+    fn found(&mut self, waiting: usize, now: Instant) -> Option<Instant> {
+        let elapsed = now.saturating_duration_since(self.last).as_secs_f64();
+        let instant_rate = waiting as f64 / elapsed.max(1e-6);
+        self.rate = 0.75 * self.rate + 0.25 * instant_rate;
+        (waiting < FILL && self.rate * WAIT.as_secs_f64() >= FILL as f64).then(|| now + WAIT)
+    }
+
+    /// How long to sleep before looking again, with `waiting` signatures at `now`: the time
+    /// the rest of the batch takes to arrive at the current rate, up to `deadline`.
+    fn pause(&self, waiting: usize, now: Instant, deadline: Instant) -> Duration {
+        let missing = FILL.saturating_sub(waiting) as f64;
+        let expected = Duration::from_secs_f64(missing / self.rate.max(1.0));
+        expected
+            .max(Duration::from_micros(200))
+            .min(deadline.saturating_duration_since(now))
+    }
+
+    /// The batch was taken at `now`.
+    fn taken(&mut self, now: Instant) {
+        self.last = now;
+    }
+}
 
 /// One signature to check, and where its answer goes.
 struct Pending {
-    key: PublicKey,
-    /// The decompressed key, for a check alone.
+    /// The signer's key, decompressed.
     verifier: Verifier,
     message: Vec<u8>,
     signature: Signature,
@@ -58,20 +111,18 @@ impl Signatures {
         })
     }
 
-    /// Whether `signature` by `key` (decompressed: `verifier`) covers `message` under the
+    /// Whether `signature` by the key of `verifier` covers `message` under the
     /// exchange's domain tag: the answer of `verifier.verify`, given by the checking thread.
     /// After [`Signatures::stop`] the signature is checked here; `Err` only if the thread
     /// ended without answering (it panicked).
     pub async fn check(
         &self,
-        key: PublicKey,
         verifier: Verifier,
         message: Vec<u8>,
         signature: Signature,
     ) -> Result<bool, Stopped> {
         let (answer, answered) = oneshot::channel();
         let job = Job::Check(Pending {
-            key,
             verifier,
             message,
             signature,
@@ -103,24 +154,55 @@ impl Signatures {
     }
 }
 
-/// The checking thread: waits for a signature, takes every other one waiting, answers them.
+/// The checking thread: waits for a signature, takes every other one waiting (and, at high
+/// rates, those that arrive until the batch fills), answers them.
 fn run(mut receiver: mpsc::Receiver<Job>) {
     let mut batch: Vec<Pending> = Vec::with_capacity(MAX_BATCH);
+    let mut filling = Filling::new(Instant::now());
+    let mut stopping = false;
     // After `close`, `blocking_recv` gives what is still queued, then `None`.
     while let Some(first) = receiver.blocking_recv() {
-        let mut next = Some(first);
-        while let Some(job) = next {
-            match job {
-                Job::Check(pending) => batch.push(pending),
-                Job::Stop => receiver.close(),
+        take(first, &mut batch, &mut stopping, &mut receiver);
+        let deadline = filling.found(batch.len(), Instant::now());
+        if let Some(deadline) = deadline {
+            loop {
+                let now = Instant::now();
+                if stopping || batch.len() >= FILL || now >= deadline {
+                    break;
+                }
+                std::thread::sleep(filling.pause(batch.len(), now, deadline));
+                while batch.len() < MAX_BATCH {
+                    let Ok(job) = receiver.try_recv() else { break };
+                    take(job, &mut batch, &mut stopping, &mut receiver);
+                }
             }
-            next = if batch.len() < MAX_BATCH {
-                receiver.try_recv().ok()
-            } else {
-                None
-            };
         }
+        filling.taken(Instant::now());
         answer(&mut batch);
+    }
+}
+
+/// Adds `job` and every job waiting after it to `batch`, up to [`MAX_BATCH`].
+fn take(
+    job: Job,
+    batch: &mut Vec<Pending>,
+    stopping: &mut bool,
+    receiver: &mut mpsc::Receiver<Job>,
+) {
+    let mut next = Some(job);
+    while let Some(job) = next {
+        match job {
+            Job::Check(pending) => batch.push(pending),
+            Job::Stop => {
+                *stopping = true;
+                receiver.close();
+            }
+        }
+        next = if batch.len() < MAX_BATCH {
+            receiver.try_recv().ok()
+        } else {
+            None
+        };
     }
 }
 
@@ -135,16 +217,16 @@ fn answer(batch: &mut Vec<Pending>) {
         }
         return;
     }
-    let checks: Vec<SignatureCheck> = batch
+    let checks: Vec<VerifierCheck> = batch
         .iter()
-        .map(|pending| SignatureCheck {
-            key: &pending.key,
+        .map(|pending| VerifierCheck {
+            verifier: &pending.verifier,
             domain: DOMAIN,
             message: &pending.message,
             signature: &pending.signature,
         })
         .collect();
-    let valid = verify_all(&checks);
+    let valid = verify_all_by(&checks);
     drop(checks);
     for (pending, valid) in batch.drain(..).zip(valid) {
         let _ = pending.answer.send(valid);
@@ -154,15 +236,65 @@ fn answer(batch: &mut Vec<Pending>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn batches_wait_to_fill_only_at_rates_that_fill_them() {
+        let start = Instant::now();
+        let mut filling = Filling::new(start);
+        // A lone signature now and then: checked at once.
+        for step in 1..=20u32 {
+            assert_eq!(
+                filling.found(1, start + Duration::from_millis(10 * step as u64)),
+                None
+            );
+            filling.taken(start + Duration::from_millis(10 * step as u64));
+        }
+        // 30,000 a second (30 a millisecond): above FILL / WAIT = 19,000 a second, so the
+        // thread comes to wait once the smoothed rate has caught up.
+        let mut now = start + Duration::from_millis(200);
+        let mut waits = Vec::new();
+        for _ in 0..20 {
+            now += Duration::from_millis(1);
+            waits.push(filling.found(30, now));
+            filling.taken(now);
+        }
+        assert_eq!(waits[0], None, "one busy batch is not yet a rate");
+        assert_eq!(waits[19], Some(now + WAIT));
+        // It sleeps for the time the rest takes to arrive (65 more at about 30 a ms), not
+        // past the deadline.
+        let pause = filling.pause(30, now, now + WAIT);
+        assert!(
+            pause > Duration::from_millis(1) && pause < Duration::from_millis(4),
+            "{pause:?}"
+        );
+        assert_eq!(
+            filling.pause(30, now + Duration::from_millis(4), now + WAIT),
+            Duration::from_millis(1)
+        );
+        // A full batch never waits.
+        now += Duration::from_millis(3);
+        assert_eq!(filling.found(FILL, now), None);
+        filling.taken(now);
+        // 10,000 a second: below the threshold, so the rate decays and waiting stops.
+        let mut waits = Vec::new();
+        for _ in 0..20 {
+            now += Duration::from_millis(1);
+            waits.push(filling.found(10, now));
+            filling.taken(now);
+        }
+        assert_eq!(waits[19], None);
+    }
     use nestgrid_ledger::Keypair;
 
-    fn signed(seed: u64, text: &str) -> (PublicKey, Verifier, Vec<u8>, Signature) {
+    fn signed(seed: u64, text: &str) -> (Verifier, Vec<u8>, Signature) {
         let keypair = Keypair::derived(seed, "agent");
         let message = text.as_bytes().to_vec();
         let signature = keypair.sign(DOMAIN, &message);
-        let key = keypair.public();
-        let verifier = key.verifier().expect("a generated key is a point");
-        (key, verifier, message, signature)
+        let verifier = keypair
+            .public()
+            .verifier()
+            .expect("a generated key is a point");
+        (verifier, message, signature)
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -172,16 +304,16 @@ mod tests {
         for index in 0..600u64 {
             let signatures = signatures.clone();
             tasks.push(tokio::spawn(async move {
-                let (key, verifier, message, mut signature) =
+                let (verifier, message, mut signature) =
                     signed(index % 7, &format!("request {index}"));
                 // Every fifth signature is broken: a bit of `s` flipped, or another message's.
                 match index % 10 {
                     5 => signature.0[40] ^= 1,
-                    0 if index > 0 => signature = signed(index % 7, "another request").3,
+                    0 if index > 0 => signature = signed(index % 7, "another request").2,
                     _ => {}
                 }
                 let expected = verifier.verify(DOMAIN, &message, &signature);
-                let answer = signatures.check(key, verifier, message, signature).await;
+                let answer = signatures.check(verifier, message, signature).await;
                 (index, expected, answer)
             }));
         }
@@ -199,10 +331,10 @@ mod tests {
     #[tokio::test]
     async fn a_lone_signature_is_answered_and_after_stop_it_is_checked_by_its_sender() {
         let signatures = Signatures::start().expect("a thread starts");
-        let (key, verifier, message, signature) = signed(1, "alone");
+        let (verifier, message, signature) = signed(1, "alone");
         assert_eq!(
             signatures
-                .check(key, verifier.clone(), message.clone(), signature)
+                .check(verifier.clone(), message.clone(), signature)
                 .await,
             Ok(true)
         );
@@ -210,7 +342,7 @@ mod tests {
         broken.0[0] ^= 1;
         assert_eq!(
             signatures
-                .check(key, verifier.clone(), message.clone(), broken)
+                .check(verifier.clone(), message.clone(), broken)
                 .await,
             Ok(false)
         );
@@ -221,14 +353,11 @@ mod tests {
         );
         assert_eq!(
             signatures
-                .check(key, verifier.clone(), message.clone(), signature)
+                .check(verifier.clone(), message.clone(), signature)
                 .await,
             Ok(true)
         );
-        assert_eq!(
-            signatures.check(key, verifier, message, broken).await,
-            Ok(false)
-        );
+        assert_eq!(signatures.check(verifier, message, broken).await, Ok(false));
         // Stopping twice is harmless.
         signatures.stop().await;
     }

@@ -638,12 +638,37 @@ async fn the_load_generator_registers_agents_and_measures() {
             warmup: 0.2,
             rate: None,
             presign: true,
+            trace: true,
         },
         key(dir.path(), Role::Operator),
     )
     .await
     .expect("the load runs");
     assert!(report.accepted > 10, "{report:?}");
+    // The trace holds every measured request, in order, with the report's latencies.
+    let trace = &report.trace;
+    assert_eq!(
+        trace.iter().filter(|sample| sample.status == 201).count() as u64,
+        report.accepted
+    );
+    assert!(
+        trace
+            .windows(2)
+            .all(|pair| pair[0].sent_ms <= pair[1].sent_ms)
+    );
+    assert!(
+        trace
+            .iter()
+            .all(|sample| (0.0..1_000.0).contains(&sample.sent_ms))
+    );
+    let slowest = trace
+        .iter()
+        .map(|sample| sample.latency_ms)
+        .fold(0.0, f64::max);
+    assert!(
+        (slowest - report.max_ms).abs() < 0.01,
+        "{slowest} {report:?}"
+    );
     // Signed ahead: 40 a second per agent; agents answered within milliseconds use them up
     // and sign the rest as they go.
     assert!(
@@ -669,6 +694,7 @@ async fn the_load_generator_registers_agents_and_measures() {
             warmup: 0.0,
             rate: Some(10.0),
             presign: false,
+            trace: false,
         },
         key(dir.path(), Role::Operator),
     )
@@ -684,6 +710,7 @@ async fn the_load_generator_registers_agents_and_measures() {
             warmup: 0.0,
             rate: None,
             presign: true,
+            trace: false,
         },
         key(dir.path(), Role::Operator),
     )

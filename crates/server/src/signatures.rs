@@ -9,9 +9,9 @@
 //!
 //! A batch of [`FILL`] signatures or more costs about a quarter less per signature than a
 //! smaller one (the multiplication of all points switches to Pippenger's method there). So
-//! when signatures arrive fast enough to fill such a batch within [`WAIT`], the thread waits
-//! for it to fill, at most [`WAIT`]; at lower rates it checks what is waiting at once, and a
-//! lone signature alone. See [`Filling`].
+//! when signatures arrive fast enough to fill at least half such a batch within [`WAIT`], the
+//! thread waits for it to fill, at most [`WAIT`]; at lower rates it checks what is waiting at
+//! once, and a lone signature alone. See [`Filling`].
 
 use crate::auth::DOMAIN;
 use nestgrid_ledger::{Signature, Verifier, VerifierCheck, verify_all_by};
@@ -29,30 +29,36 @@ pub const FILL: usize = 95;
 /// The longest the first signature of a batch waits for the batch to fill.
 pub const WAIT: Duration = Duration::from_millis(5);
 
+/// The span over which the arrival rate is measured.
+const RATE_WINDOW: Duration = Duration::from_millis(20);
+
 /// Whether to wait for a batch to fill, from the rate signatures arrive at.
 #[derive(Debug)]
 struct Filling {
-    /// Signatures per second, smoothed over the last batches.
+    /// Signatures per second over the last whole [`RATE_WINDOW`].
     rate: f64,
-    /// When the last batch was taken.
-    last: Instant,
+    /// When the current window began, and the signatures taken since.
+    window: Instant,
+    taken: usize,
 }
 
 impl Filling {
     fn new(now: Instant) -> Filling {
         Filling {
             rate: 0.0,
-            last: now,
+            window: now,
+            taken: 0,
         }
     }
 
-    /// `waiting` signatures were found at `now`, all of them arrived since the last batch was
-    /// taken. Returns until when to wait for more, if the rate fills [`FILL`] within [`WAIT`].
-    fn found(&mut self, waiting: usize, now: Instant) -> Option<Instant> {
-        let elapsed = now.saturating_duration_since(self.last).as_secs_f64();
-        let instant_rate = waiting as f64 / elapsed.max(1e-6);
-        self.rate = 0.75 * self.rate + 0.25 * instant_rate;
-        (waiting < FILL && self.rate * WAIT.as_secs_f64() >= FILL as f64).then(|| now + WAIT)
+    /// `waiting` signatures were found at `now`. Returns until when to wait for more, if at
+    /// the current rate at least half of [`FILL`] arrives within [`WAIT`] (9,500 a second).
+    /// Below that, batches stay small however long they wait. Above it, the wait gives
+    /// larger batches (full ones from 19,000 a second), and the market thread's database
+    /// commits, which take what the batches release, grow with them.
+    fn found(&self, waiting: usize, now: Instant) -> Option<Instant> {
+        let arriving = self.rate * WAIT.as_secs_f64();
+        (waiting < FILL && 2.0 * arriving >= FILL as f64).then(|| now + WAIT)
     }
 
     /// How long to sleep before looking again, with `waiting` signatures at `now`: the time
@@ -65,9 +71,17 @@ impl Filling {
             .min(deadline.saturating_duration_since(now))
     }
 
-    /// The batch was taken at `now`.
-    fn taken(&mut self, now: Instant) {
-        self.last = now;
+    /// A batch of `count` signatures was taken at `now`. Signatures are taken as they
+    /// arrive, so what was taken over a window is what arrived; bursts (agents that send on
+    /// the same timer tick) do not inflate the rate.
+    fn taken(&mut self, count: usize, now: Instant) {
+        self.taken += count;
+        let elapsed = now.saturating_duration_since(self.window);
+        if elapsed >= RATE_WINDOW {
+            self.rate = self.taken as f64 / elapsed.as_secs_f64();
+            self.window = now;
+            self.taken = 0;
+        }
     }
 }
 
@@ -177,7 +191,7 @@ fn run(mut receiver: mpsc::Receiver<Job>) {
                 }
             }
         }
-        filling.taken(Instant::now());
+        filling.taken(batch.len(), Instant::now());
         answer(&mut batch);
     }
 }
@@ -236,32 +250,38 @@ fn answer(batch: &mut Vec<Pending>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use nestgrid_ledger::Keypair;
 
     #[test]
     fn batches_wait_to_fill_only_at_rates_that_fill_them() {
         let start = Instant::now();
         let mut filling = Filling::new(start);
-        // A lone signature now and then: checked at once.
-        for step in 1..=20u32 {
-            assert_eq!(
-                filling.found(1, start + Duration::from_millis(10 * step as u64)),
-                None
-            );
-            filling.taken(start + Duration::from_millis(10 * step as u64));
+        let mut now = start;
+        // 5,000 a second, arriving in bursts of 5 every millisecond and taken one at a time:
+        // below FILL / 2 / WAIT = 9,500 a second, so never a wait.
+        for _ in 0..100 {
+            now += Duration::from_millis(1);
+            for burst in 0..5 {
+                let at = now + Duration::from_micros(burst * 5);
+                assert_eq!(filling.found(1, at), None);
+                filling.taken(1, at);
+            }
         }
-        // 30,000 a second (30 a millisecond): above FILL / WAIT = 19,000 a second, so the
-        // thread comes to wait once the smoothed rate has caught up.
-        let mut now = start + Duration::from_millis(200);
+        assert!((filling.rate - 5_000.0).abs() < 500.0, "{}", filling.rate);
+        // 30,000 a second: the thread comes to wait once a window has measured the rate.
         let mut waits = Vec::new();
-        for _ in 0..20 {
+        for _ in 0..40 {
             now += Duration::from_millis(1);
             waits.push(filling.found(30, now));
-            filling.taken(now);
+            filling.taken(30, now);
         }
-        assert_eq!(waits[0], None, "one busy batch is not yet a rate");
-        assert_eq!(waits[19], Some(now + WAIT));
-        // It sleeps for the time the rest takes to arrive (65 more at about 30 a ms), not
-        // past the deadline.
+        assert_eq!(
+            waits[0], None,
+            "the rate of the last window was 5,000 a second"
+        );
+        assert_eq!(waits[39], Some(now + WAIT));
+        // It sleeps for the time the rest takes to arrive (65 more at 30 a ms), not past
+        // the deadline.
         let pause = filling.pause(30, now, now + WAIT);
         assert!(
             pause > Duration::from_millis(1) && pause < Duration::from_millis(4),
@@ -272,19 +292,19 @@ mod tests {
             Duration::from_millis(1)
         );
         // A full batch never waits.
-        now += Duration::from_millis(3);
         assert_eq!(filling.found(FILL, now), None);
-        filling.taken(now);
-        // 10,000 a second: below the threshold, so the rate decays and waiting stops.
-        let mut waits = Vec::new();
-        for _ in 0..20 {
-            now += Duration::from_millis(1);
-            waits.push(filling.found(10, now));
-            filling.taken(now);
+        // 12,000 a second still waits (batches of 60 instead of a few); back to 4,000 a
+        // second, waiting stops once a window has measured it.
+        for (per_ms, waiting) in [(12, true), (4, false)] {
+            let mut waits = Vec::new();
+            for _ in 0..40 {
+                now += Duration::from_millis(1);
+                waits.push(filling.found(per_ms, now));
+                filling.taken(per_ms, now);
+            }
+            assert_eq!(waits[39].is_some(), waiting, "{per_ms} a millisecond");
         }
-        assert_eq!(waits[19], None);
     }
-    use nestgrid_ledger::Keypair;
 
     fn signed(seed: u64, text: &str) -> (Verifier, Vec<u8>, Signature) {
         let keypair = Keypair::derived(seed, "agent");

@@ -405,8 +405,9 @@ fn parse_hex_array<const N: usize>(text: &str, what: &'static str) -> Result<[u8
         what,
         found: text.chars().take(80).collect(),
     };
-    let bytes = hex::decode(text.trim()).map_err(|_| bad())?;
-    bytes.try_into().map_err(|_| bad())
+    let mut bytes = [0u8; N];
+    hex::decode_to_slice(text.trim(), &mut bytes).map_err(|_| bad())?;
+    Ok(bytes)
 }
 
 fn signed_bytes(domain: &[u8], message: &[u8]) -> Vec<u8> {

@@ -11,7 +11,7 @@
 //! smaller one (the multiplication of all points switches to Pippenger's method there). So
 //! when signatures arrive fast enough to fill at least half such a batch within [`WAIT`], the
 //! thread waits for it to fill, at most [`WAIT`]; at lower rates it checks what is waiting at
-//! once, and a lone signature alone. See [`Filling`].
+//! once, and a lone signature alone.
 
 use crate::auth::DOMAIN;
 use nestgrid_ledger::{Signature, Verifier, VerifierCheck, verify_all_by};

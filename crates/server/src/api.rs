@@ -116,21 +116,18 @@ struct ProblemService<S> {
     inner: S,
 }
 
-/// What [`ProblemService`] answers: the inner answer, rewritten only when it is an error that
-/// is not a problem document yet (that rewriting reads the body, so it is boxed).
-type ProblemFuture<F> = futures_util::future::Then<
-    F,
-    futures_util::future::Either<
-        std::future::Ready<Result<Response, std::convert::Infallible>>,
-        futures_util::future::BoxFuture<'static, Result<Response, std::convert::Infallible>>,
-    >,
-    fn(
-        Result<Response, std::convert::Infallible>,
-    ) -> futures_util::future::Either<
-        std::future::Ready<Result<Response, std::convert::Infallible>>,
-        futures_util::future::BoxFuture<'static, Result<Response, std::convert::Infallible>>,
-    >,
+/// An answer of the router (it never fails).
+type Answered = Result<Response, std::convert::Infallible>;
+
+/// An answer passed on as it is, or being rewritten (that reads the body, so it is boxed).
+type Rewritten = futures_util::future::Either<
+    std::future::Ready<Answered>,
+    futures_util::future::BoxFuture<'static, Answered>,
 >;
+
+/// What [`ProblemService`] answers: the inner answer, rewritten only when it is an error that
+/// is not a problem document yet.
+type ProblemFuture<F> = futures_util::future::Then<F, Rewritten, fn(Answered) -> Rewritten>;
 
 impl<S> tower_service::Service<Request> for ProblemService<S>
 where

@@ -326,6 +326,12 @@ pub fn loadgen(args: LoadgenArgs) -> Result<()> {
                 report.refused, report.failed
             );
         }
+        if let Some(machine) = report.machine {
+            println!(
+                "machine while measuring: {} cores, {:.0} % busy, {:.1} % taken by the host (steal)",
+                machine.cores, machine.busy_percent, machine.steal_percent
+            );
+        }
     }
     Ok(())
 }

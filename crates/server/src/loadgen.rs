@@ -85,9 +85,61 @@ pub struct LoadReport {
     /// With `presign`: requests signed while the clock ran, because an agent used up those
     /// signed ahead.
     pub signed_during_run: u64,
+    /// How busy the whole machine was while measuring (Linux only: read from `/proc/stat`).
+    pub machine: Option<MachineLoad>,
     /// Every measured request in the order they were due, with [`LoadConfig::trace`].
     #[serde(skip)]
     pub trace: Vec<Sample>,
+}
+
+/// The whole machine's processor time while measuring: what the exchange, the load generator
+/// and anything else running used, and what a virtual machine's host took for others. A run
+/// with much `steal` measured a machine that was not all its own.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub struct MachineLoad {
+    /// Processors the kernel counts.
+    pub cores: usize,
+    /// Share of all processors' time spent working (user, system, interrupts), percent.
+    pub busy_percent: f64,
+    /// Share taken by the hypervisor for other machines ("steal"), percent.
+    pub steal_percent: f64,
+}
+
+/// The machine's processor times from `/proc/stat`'s `cpu` line: working, idle (with
+/// waiting for input and output) and stolen, in clock ticks; `None` where there is no such
+/// file.
+fn processor_times() -> Option<(u64, u64, u64)> {
+    parse_processor_times(&std::fs::read_to_string("/proc/stat").ok()?)
+}
+
+fn parse_processor_times(text: &str) -> Option<(u64, u64, u64)> {
+    let line = text.lines().find(|line| line.starts_with("cpu "))?;
+    let fields: Vec<u64> = line
+        .split_whitespace()
+        .skip(1)
+        .map(|field| field.parse().ok())
+        .collect::<Option<_>>()?;
+    // user nice system idle iowait irq softirq steal (guest time is counted in user).
+    let field = |index: usize| fields.get(index).copied().unwrap_or(0);
+    let busy = field(0) + field(1) + field(2) + field(5) + field(6);
+    Some((busy, field(3) + field(4), field(7)))
+}
+
+/// The machine's load between two [`processor_times`] readings.
+fn machine_load(before: (u64, u64, u64), after: (u64, u64, u64)) -> Option<MachineLoad> {
+    let busy = after.0.checked_sub(before.0)? as f64;
+    let idle = after.1.checked_sub(before.1)? as f64;
+    let steal = after.2.checked_sub(before.2)? as f64;
+    let total = busy + idle + steal;
+    if total <= 0.0 {
+        return None;
+    }
+    let cores = std::thread::available_parallelism().map_or(1, usize::from);
+    Some(MachineLoad {
+        cores,
+        busy_percent: 100.0 * busy / total,
+        steal_percent: 100.0 * steal / total,
+    })
 }
 
 /// Registers `config.agents` fresh keys (one external asset each) with the operator's key,
@@ -269,6 +321,13 @@ pub async fn run(config: LoadConfig, operator: Keypair) -> Result<LoadReport, St
         .map(|rate| Duration::from_secs_f64(config.agents as f64 / rate));
     let agent_count = agents.len();
     let config_trace = config.trace;
+    // The machine's processor time over the measured seconds only.
+    let machine = tokio::spawn(async move {
+        tokio::time::sleep_until(measure_from.into()).await;
+        let before = processor_times()?;
+        tokio::time::sleep_until(end.into()).await;
+        machine_load(before, processor_times()?)
+    });
     let agents = agents
         .into_iter()
         .zip(connections)
@@ -346,6 +405,7 @@ pub async fn run(config: LoadConfig, operator: Keypair) -> Result<LoadReport, St
         }
         failed += lost;
     }
+    let machine = machine.await.ok().flatten();
     latencies.sort_unstable();
     trace.sort_by(|a, b| a.sent_ms.total_cmp(&b.sent_ms));
     let percentile = |share: f64| -> f64 {
@@ -368,6 +428,7 @@ pub async fn run(config: LoadConfig, operator: Keypair) -> Result<LoadReport, St
         max_ms: percentile(1.0),
         presigned: config.presign,
         signed_during_run: if config.presign { signed_during_run } else { 0 },
+        machine,
         trace,
     })
 }
@@ -552,5 +613,26 @@ mod tests {
         assert_eq!(parse_status("HTTP/1.1 201 Created\r\n\r\n").unwrap(), 201);
         assert!(parse_status("SSH-2.0\r\n\r\n").is_err());
         assert_eq!(find(b"ab\r\n\r\nc", b"\r\n\r\n"), Some(2));
+    }
+
+    #[test]
+    fn the_machines_load_is_read_from_proc_stat() {
+        // user nice system idle iowait irq softirq steal guest guest_nice
+        let before = "cpu  100 0 50 800 10 5 5 30 0 0\ncpu0 50 0 25 400 5 2 3 15 0 0\n";
+        let after = "cpu  250 10 90 1000 20 10 10 110 0 0\nintr 1 2 3\n";
+        let before = parse_processor_times(before).unwrap();
+        let after = parse_processor_times(after).unwrap();
+        assert_eq!(before, (160, 810, 30));
+        assert_eq!(after, (370, 1020, 110));
+        let load = machine_load(before, after).unwrap();
+        // 210 busy, 210 idle, 80 stolen of 500 ticks.
+        assert!((load.busy_percent - 42.0).abs() < 1e-9);
+        assert!((load.steal_percent - 16.0).abs() < 1e-9);
+        assert!(load.cores >= 1);
+        // No time passed, or the counters went back: nothing to say.
+        assert_eq!(machine_load(after, after), None);
+        assert_eq!(machine_load(after, before), None);
+        assert_eq!(parse_processor_times("intr 1 2\n"), None);
+        assert_eq!(parse_processor_times("cpu  1 x 3\n"), None);
     }
 }

@@ -144,6 +144,19 @@ pub enum Command {
     },
 }
 
+impl Command {
+    /// Answers the command with `problem` instead of carrying it out.
+    pub fn refuse(self, problem: Problem) {
+        match self {
+            Command::Tenders { reply, .. } => drop(reply.send(Err(problem))),
+            Command::Cancel { reply, .. } => drop(reply.send(Err(problem))),
+            Command::Register { reply, .. } => drop(reply.send(Err(problem))),
+            Command::Deliveries { reply, .. } => drop(reply.send(Err(problem))),
+            Command::Grid { reply, .. } => drop(reply.send(Err(problem))),
+        }
+    }
+}
+
 /// What an asset has paid and received so far.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct Bill {
@@ -380,35 +393,42 @@ impl Shared {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// Sends a command to the market thread and waits for its answer; `503` when the queue is
-    /// full (backpressure: the client should retry later).
-    pub async fn ask<T>(&self, make: impl FnOnce(Reply<T>) -> Command) -> Result<T, Problem> {
-        let (reply, answer) = oneshot::channel();
-        match self.commands.try_send(make(reply)) {
+    /// Queues `command` for the market thread. When the queue is full (backpressure: the
+    /// client should retry later) or the market has stopped, answers it with `503` instead.
+    pub fn forward(&self, command: Command) {
+        match self.commands.try_send(command) {
             Ok(()) => {}
-            Err(TrySendError::Full(_)) => {
-                return Err(Problem::new(
-                    503,
-                    "exchange busy",
-                    "the market's queue is full; retry after a short pause",
-                ));
-            }
-            Err(TrySendError::Disconnected(_)) => {
-                return Err(Problem::new(
-                    503,
-                    "exchange stopping",
-                    "the market is shutting down",
-                ));
-            }
-        }
-        answer.await.unwrap_or_else(|_| {
-            Err(Problem::new(
+            Err(TrySendError::Full(command)) => command.refuse(Problem::new(
+                503,
+                "exchange busy",
+                "the market's queue is full; retry after a short pause",
+            )),
+            Err(TrySendError::Disconnected(command)) => command.refuse(Problem::new(
                 503,
                 "exchange stopping",
-                "the market stopped before answering",
-            ))
-        })
+                "the market is shutting down",
+            )),
+        }
     }
+
+    /// Sends a command to the market thread and waits for its answer; `503` when it cannot
+    /// be queued (see [`Shared::forward`]).
+    pub async fn ask<T>(&self, make: impl FnOnce(Reply<T>) -> Command) -> Result<T, Problem> {
+        let (reply, answer) = oneshot::channel();
+        self.forward(make(reply));
+        answered(answer).await
+    }
+}
+
+/// The market's answer through `answer`, or `503` if the market stopped without one.
+pub async fn answered<T>(answer: oneshot::Receiver<Result<T, Problem>>) -> Result<T, Problem> {
+    answer.await.unwrap_or_else(|_| {
+        Err(Problem::new(
+            503,
+            "exchange stopping",
+            "the market stopped before answering",
+        ))
+    })
 }
 
 /// Collects what the engine reports during a tick or a slot's close.

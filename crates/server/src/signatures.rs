@@ -12,6 +12,10 @@
 //! when signatures arrive fast enough to fill at least half such a batch within [`WAIT`], the
 //! thread waits for it to fill, at most [`WAIT`]; at lower rates it checks what is waiting at
 //! once, and a lone signature alone.
+//!
+//! A handler either waits for the answer ([`Signatures::check`]) or hands over what to do
+//! with it ([`Signatures::check_then`]): a tender whose other checks passed goes from this
+//! thread straight to the market thread, and its handler wakes once, for the market's answer.
 
 use crate::auth::DOMAIN;
 use nestgrid_ledger::{Signature, Verifier, VerifierCheck, verify_all_by};
@@ -85,13 +89,33 @@ impl Filling {
     }
 }
 
+/// What to do with a signature's answer.
+pub type Then = Box<dyn FnOnce(bool) + Send>;
+
+/// Where a signature's answer goes.
+enum Answer {
+    /// To a handler that waits for it.
+    Wait(oneshot::Sender<bool>),
+    /// To be acted on by the checking thread.
+    Call(Then),
+}
+
+impl Answer {
+    fn give(self, valid: bool) {
+        match self {
+            Answer::Wait(sender) => drop(sender.send(valid)),
+            Answer::Call(then) => then(valid),
+        }
+    }
+}
+
 /// One signature to check, and where its answer goes.
 struct Pending {
     /// The signer's key, decompressed.
     verifier: Verifier,
     message: Vec<u8>,
     signature: Signature,
-    answer: oneshot::Sender<bool>,
+    answer: Answer,
 }
 
 // Every job but the last is a check: boxing it would cost an allocation per request.
@@ -140,7 +164,7 @@ impl Signatures {
             verifier,
             message,
             signature,
-            answer,
+            answer: Answer::Wait(answer),
         });
         match self.sender.send(job).await {
             Ok(()) => answered.await.map_err(|_| Stopped),
@@ -150,6 +174,30 @@ impl Signatures {
                     .verify(DOMAIN, &pending.message, &pending.signature))
             }
             Err(mpsc::error::SendError(Job::Stop)) => unreachable!("a check was sent"),
+        }
+    }
+
+    /// Like [`Signatures::check`], but the checking thread calls `then` with the answer;
+    /// returns once the signature is queued. After [`Signatures::stop`], the signature is
+    /// checked and `then` called here.
+    pub async fn check_then(
+        &self,
+        verifier: Verifier,
+        message: Vec<u8>,
+        signature: Signature,
+        then: Then,
+    ) {
+        let job = Job::Check(Pending {
+            verifier,
+            message,
+            signature,
+            answer: Answer::Call(then),
+        });
+        if let Err(mpsc::error::SendError(Job::Check(pending))) = self.sender.send(job).await {
+            let valid = pending
+                .verifier
+                .verify(DOMAIN, &pending.message, &pending.signature);
+            pending.answer.give(valid);
         }
     }
 
@@ -227,7 +275,7 @@ fn answer(batch: &mut Vec<Pending>) {
             let valid = pending
                 .verifier
                 .verify(DOMAIN, &pending.message, &pending.signature);
-            let _ = pending.answer.send(valid);
+            pending.answer.give(valid);
         }
         return;
     }
@@ -243,7 +291,7 @@ fn answer(batch: &mut Vec<Pending>) {
     let valid = verify_all_by(&checks);
     drop(checks);
     for (pending, valid) in batch.drain(..).zip(valid) {
-        let _ = pending.answer.send(valid);
+        pending.answer.give(valid);
     }
 }
 
@@ -380,5 +428,48 @@ mod tests {
         assert_eq!(signatures.check(verifier, message, broken).await, Ok(false));
         // Stopping twice is harmless.
         signatures.stop().await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn handed_over_answers_are_acted_on_by_the_thread_and_after_stop_by_the_sender() {
+        let signatures = Signatures::start().expect("a thread starts");
+        let (sender, mut acted) = tokio::sync::mpsc::unbounded_channel();
+        for index in 0..200u64 {
+            let (verifier, message, mut signature) = signed(index % 5, &format!("tender {index}"));
+            if index % 3 == 0 {
+                signature.0[10] ^= 1;
+            }
+            let sender = sender.clone();
+            let then: Then = Box::new(move |valid| {
+                let thread = std::thread::current().name().map(str::to_string);
+                let _ = sender.send((index, valid, thread));
+            });
+            signatures
+                .check_then(verifier, message, signature, then)
+                .await;
+        }
+        let mut seen = std::collections::BTreeSet::new();
+        for _ in 0..200 {
+            let (index, valid, thread) = acted.recv().await.expect("every one is answered");
+            assert_eq!(valid, index % 3 != 0, "signature {index}");
+            assert_eq!(thread.as_deref(), Some("signatures"), "signature {index}");
+            seen.insert(index);
+        }
+        assert_eq!(seen.len(), 200);
+        signatures.stop().await;
+        // Stopped: checked and acted on by the caller, before `check_then` returns.
+        let (verifier, message, signature) = signed(9, "late");
+        let sender_late = sender.clone();
+        signatures
+            .check_then(
+                verifier,
+                message,
+                signature,
+                Box::new(move |valid| {
+                    let _ = sender_late.send((1_000, valid, None));
+                }),
+            )
+            .await;
+        assert_eq!(acted.try_recv().ok(), Some((1_000, true, None)));
     }
 }

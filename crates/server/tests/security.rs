@@ -497,6 +497,32 @@ async fn a_key_over_its_rate_is_refused() {
         );
     }
     assert!(statuses.contains(&429), "{statuses:?}");
+    // Tenders too: those over the rate are refused and not placed, those within it are.
+    // (The auditor's key has the same rate: its four reads wait for a second of their own.)
+    tokio::time::sleep(std::time::Duration::from_millis(1_100)).await;
+    let before = snapshot(&ex.auditor).await;
+    let placed_before = before[0]["tenders"].as_array().unwrap().len();
+    let mut statuses = Vec::new();
+    for _ in 0..12 {
+        let answer = ex
+            .alice
+            .send("POST", "/v1/tenders", Some(&tender(ex.slot)))
+            .await
+            .unwrap();
+        if answer.status != 201 {
+            assert_problem(&answer, 429);
+        }
+        statuses.push(answer.status);
+    }
+    assert!(statuses.contains(&429), "{statuses:?}");
+    let accepted = statuses.iter().filter(|status| **status == 201).count();
+    tokio::time::sleep(std::time::Duration::from_millis(1_100)).await;
+    let after = snapshot(&ex.auditor).await;
+    assert_eq!(
+        after[0]["tenders"].as_array().unwrap().len(),
+        placed_before + accepted,
+        "{statuses:?}"
+    );
     ex.server.stop().await;
 }
 

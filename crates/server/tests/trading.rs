@@ -5,8 +5,10 @@
 mod support;
 
 use futures_util::StreamExt;
+use nestgrid_server::Server;
 use nestgrid_server::agent::{AgentConfig, run as run_agent};
 use nestgrid_server::client::Client;
+use nestgrid_server::exchange::Limits;
 use nestgrid_server::model::Role;
 use serde_json::{Value, json};
 use std::collections::HashMap;
@@ -629,7 +631,15 @@ async fn settled_slots_on_the_ledger_match_the_bills() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_load_generator_registers_agents_and_measures() {
     let dir = tempfile::tempdir().unwrap();
-    let server = start(dir.path()).await;
+    // Two agents on loopback answered within a millisecond would pass the default rate of
+    // a key: raised, so that every request is accepted.
+    let limits = Limits {
+        requests_per_second: 100_000,
+        ..Limits::default()
+    };
+    let server = Server::start(config(dir.path(), limits))
+        .await
+        .expect("the exchange starts");
     let report = nestgrid_server::loadgen::run(
         nestgrid_server::loadgen::LoadConfig {
             server: server.url(),

@@ -1223,7 +1223,9 @@ impl Market {
             }
             return;
         }
-        // Durable: apply to the engine and the state, then answer.
+        // Durable: apply to the engine, then to the state under one lock (readers wait once
+        // per round, not once per request), then answer with the lock released.
+        let mut ready = Vec::with_capacity(answers.len());
         for answer in answers {
             match answer {
                 Answer::Tenders(reply, mut records) => {
@@ -1235,12 +1237,7 @@ impl Market {
                             eprintln!("nestgrid serve: tender {}: {error}", record.id);
                         }
                     }
-                    let mut state = self.state();
-                    for record in &records {
-                        state.add_tender(record.clone());
-                    }
-                    drop(state);
-                    let _ = reply.send(Ok(records));
+                    ready.push(Answer::Tenders(reply, records));
                 }
                 Answer::Cancel(reply, record) => {
                     if let Some(tender) = self.shared.read().tenders.get(&record.id)
@@ -1256,37 +1253,46 @@ impl Market {
                             self.engine.cancel(OrderRef(order));
                         }
                     }
-                    // Fills of this round's ticks may have changed `filled`: keep the newest.
-                    let mut state = self.state();
-                    let current = state.tenders.get(&record.id).cloned().unwrap_or(record);
-                    let record = TenderRecord {
-                        status: TenderStatus::Cancelled,
-                        ..current
-                    };
-                    state.add_tender(record.clone());
-                    drop(state);
-                    let _ = reply.send(Ok(record));
-                }
-                Answer::Register(reply, record) => {
-                    self.state().add_participant(record.clone());
-                    let _ = reply.send(Ok(record));
-                }
-                Answer::Deliveries(reply, records) => {
-                    let mut state = self.state();
-                    for record in &records {
-                        state.add_delivery(record.clone());
-                    }
-                    drop(state);
-                    let _ = reply.send(Ok(records));
-                }
-                Answer::Grid(reply, event) => {
-                    self.state().events.push(event.clone());
-                    let _ = reply.send(Ok(event));
+                    ready.push(Answer::Cancel(reply, record));
                 }
                 Answer::Failed(failed) => failed(),
+                answer => ready.push(answer),
             }
         }
-        self.state().next_tender = next_tender;
+        {
+            let mut state = self.state();
+            for answer in &mut ready {
+                match answer {
+                    Answer::Tenders(_, records) => {
+                        for record in records.iter() {
+                            state.add_tender(record.clone());
+                        }
+                    }
+                    Answer::Cancel(_, record) => {
+                        // Fills of this round's ticks may have changed `filled`: keep the newest.
+                        if let Some(current) = state.tenders.get(&record.id) {
+                            *record = TenderRecord {
+                                status: TenderStatus::Cancelled,
+                                ..current.clone()
+                            };
+                        }
+                        state.add_tender(record.clone());
+                    }
+                    Answer::Register(_, record) => state.add_participant(record.clone()),
+                    Answer::Deliveries(_, records) => {
+                        for record in records.iter() {
+                            state.add_delivery(record.clone());
+                        }
+                    }
+                    Answer::Grid(_, event) => state.events.push(event.clone()),
+                    Answer::Failed(_) => {}
+                }
+            }
+            state.next_tender = next_tender;
+        }
+        for answer in ready {
+            answer.succeed();
+        }
     }
 }
 
@@ -1301,6 +1307,17 @@ enum Answer {
 }
 
 impl Answer {
+    fn succeed(self) {
+        match self {
+            Answer::Tenders(reply, records) => drop(reply.send(Ok(records))),
+            Answer::Cancel(reply, record) => drop(reply.send(Ok(record))),
+            Answer::Register(reply, record) => drop(reply.send(Ok(record))),
+            Answer::Deliveries(reply, records) => drop(reply.send(Ok(records))),
+            Answer::Grid(reply, event) => drop(reply.send(Ok(event))),
+            Answer::Failed(failed) => failed(),
+        }
+    }
+
     fn fail(self, problem: Problem) {
         match self {
             Answer::Tenders(reply, _) => drop(reply.send(Err(problem))),

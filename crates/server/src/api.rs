@@ -238,6 +238,24 @@ struct Caller {
     role: Role,
 }
 
+/// The signature headers of a request.
+fn signature_headers(headers: &HeaderMap) -> Received<'_> {
+    let header = |name: &str| headers.get(name).and_then(|value| value.to_str().ok());
+    Received {
+        key: header(auth::KEY),
+        timestamp: header(auth::TIMESTAMP),
+        nonce: header(auth::NONCE),
+        signature: header(auth::SIGNATURE),
+    }
+}
+
+/// The path a request's signature covers: its path with the query.
+fn signed_path(uri: &Uri) -> &str {
+    uri.path_and_query()
+        .map(|path| path.as_str())
+        .unwrap_or("/")
+}
+
 /// Checks a signed request: signature, time window, nonce, rate, registration.
 async fn authenticate(
     app: &Shared,
@@ -246,17 +264,8 @@ async fn authenticate(
     headers: &HeaderMap,
     body: &[u8],
 ) -> Result<Caller, Problem> {
-    let header = |name: &str| headers.get(name).and_then(|value| value.to_str().ok());
-    let received = Received {
-        key: header(auth::KEY),
-        timestamp: header(auth::TIMESTAMP),
-        nonce: header(auth::NONCE),
-        signature: header(auth::SIGNATURE),
-    };
-    let path = uri
-        .path_and_query()
-        .map(|path| path.as_str())
-        .unwrap_or("/");
+    let received = signature_headers(headers);
+    let path = signed_path(uri);
     authenticate_received(app, &received, method, path, body).await
 }
 
@@ -1236,17 +1245,8 @@ fn quick_tenders(
     headers: &HeaderMap,
     body: &[u8],
 ) -> Option<Quick> {
-    let header = |name: &str| headers.get(name).and_then(|value| value.to_str().ok());
-    let received = Received {
-        key: header(auth::KEY),
-        timestamp: header(auth::TIMESTAMP),
-        nonce: header(auth::NONCE),
-        signature: header(auth::SIGNATURE),
-    };
-    let path = uri
-        .path_and_query()
-        .map(|path| path.as_str())
-        .unwrap_or("/");
+    let received = signature_headers(headers);
+    let path = signed_path(uri);
     let now = auth::now_ms();
     let signed = auth::parse(
         &received,

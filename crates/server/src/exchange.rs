@@ -1219,7 +1219,7 @@ impl Market {
                 format!("the exchange could not store the request: {message}"),
             );
             for answer in answers {
-                answer.fail(problem.clone());
+                answer.finish(Err(problem.clone()));
             }
             return;
         }
@@ -1291,7 +1291,7 @@ impl Market {
             state.next_tender = next_tender;
         }
         for answer in ready {
-            answer.succeed();
+            answer.finish(Ok(()));
         }
     }
 }
@@ -1307,24 +1307,14 @@ enum Answer {
 }
 
 impl Answer {
-    fn succeed(self) {
+    /// Sends the answer: its record(s) when `outcome` is `Ok`, else the problem.
+    fn finish(self, outcome: Result<(), Problem>) {
         match self {
-            Answer::Tenders(reply, records) => drop(reply.send(Ok(records))),
-            Answer::Cancel(reply, record) => drop(reply.send(Ok(record))),
-            Answer::Register(reply, record) => drop(reply.send(Ok(record))),
-            Answer::Deliveries(reply, records) => drop(reply.send(Ok(records))),
-            Answer::Grid(reply, event) => drop(reply.send(Ok(event))),
-            Answer::Failed(failed) => failed(),
-        }
-    }
-
-    fn fail(self, problem: Problem) {
-        match self {
-            Answer::Tenders(reply, _) => drop(reply.send(Err(problem))),
-            Answer::Cancel(reply, _) => drop(reply.send(Err(problem))),
-            Answer::Register(reply, _) => drop(reply.send(Err(problem))),
-            Answer::Deliveries(reply, _) => drop(reply.send(Err(problem))),
-            Answer::Grid(reply, _) => drop(reply.send(Err(problem))),
+            Answer::Tenders(reply, records) => drop(reply.send(outcome.map(|()| records))),
+            Answer::Cancel(reply, record) => drop(reply.send(outcome.map(|()| record))),
+            Answer::Register(reply, record) => drop(reply.send(outcome.map(|()| record))),
+            Answer::Deliveries(reply, records) => drop(reply.send(outcome.map(|()| records))),
+            Answer::Grid(reply, event) => drop(reply.send(outcome.map(|()| event))),
             Answer::Failed(failed) => failed(),
         }
     }
